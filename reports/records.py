@@ -1,0 +1,54 @@
+"""The result record: one measurement of one variant on one target from one source.
+
+Every part of the harness that measures (host TFLM, virtual board, real board) produces
+these, and every part that reports (CSV, summary, baseline, gating) consumes them. Field
+names are the public column names of results.csv; see ../shared/DESIGN.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Where a figure came from. Emulated sources are labelled as such in every report.
+SOURCES = ("host-tflm", "virtual", "hil")
+EMULATED_SOURCES = ("host-tflm", "virtual")
+
+
+@dataclass
+class ResultRecord:
+    variant: str
+    target: str
+    source: str  # one of SOURCES
+    accuracy: float | None = None  # top-1 on the test split, in percent (0-100)
+    accuracy_drop_pp: float | None = None  # float32 accuracy minus this, percentage points
+    model_bytes: int | None = None
+    gzip_bytes: int | None = None
+    arena_bytes: int | None = None  # as TFLM reports it; see arena_source
+    arena_source: str | None = None  # e.g. "tflm-python-recording-x86_64" or "chip"
+    macs: int | None = None
+    latency_us: float | None = None  # measured on a chip; None on host
+    latency_est_us: float | None = None  # estimate from the target cost model
+    ops: list[str] = field(default_factory=list)
+    deployable: bool = True
+    max_lsb_diff: int | None = None  # bit-exactness versus the reference
+    flipped_samples: list[int] = field(default_factory=list)  # vs float32, test indices
+    fits: bool | None = None  # arena + model + firmware overhead within target memory
+    error: str | None = None  # a clear message when this item could not be measured
+    extra: dict[str, Any] = field(default_factory=dict)  # source-specific figures
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ResultRecord":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"result record has unknown fields: {sorted(unknown)}")
+        return cls(**data)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.variant, self.target, self.source)
