@@ -1,0 +1,44 @@
+"""`python -m model_builders`: build every variant (through the cache) and write builds.csv.
+
+The full host job (evaluation on TFLite Micro, budgets, report) is `pytest -m host`; this
+entry point is for building alone, for example to warm the cache on a CI runner.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .datasets import DatasetError
+from .pipeline import BuildConfig, build_rows, build_variants, write_builds_csv
+from .representative import RepresentativeDataError
+from .variants import UnknownVariantError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model_builders", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", help="directory <root>/<class>/*.npy, or 'basicmotions'; default: built-in synthetic gestures")
+    parser.add_argument("--window", type=int, help="timesteps per sample (default: the most common length)")
+    parser.add_argument("--variants", help="comma-separated variant names (default: all)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rebuild", action="store_true", help="ignore the cache and rebuild")
+    parser.add_argument("--out", type=Path, default=Path("reports/latest/builds.csv"))
+    args = parser.parse_args(argv)
+    config = BuildConfig(dataset=args.dataset, window=args.window, seed=args.seed, rebuild=args.rebuild,
+                         variants=[v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None)
+    started = time.perf_counter()
+    try:
+        session = build_variants(config, progress=lambda m: print(m, flush=True))
+    except (DatasetError, RepresentativeDataError, UnknownVariantError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = write_builds_csv(session, args.out)
+    for row in build_rows(session):
+        print("  ".join(f"{k}={v}" for k, v in row.items() if k != "key"))
+    print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

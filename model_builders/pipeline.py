@@ -1,0 +1,238 @@
+"""From a dataset to every built variant: split, normalize, build through the cache.
+
+Nothing here imports TensorFlow: recipes are imported only when a cache miss needs them,
+so a warm run with nothing to build stays TensorFlow-free.
+"""
+from __future__ import annotations
+
+import ast
+import csv
+import gzip
+import hashlib
+import importlib.metadata
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .architectures import architecture_source
+from .cache import DEFAULT_CACHE_DIR, ArtifactCache, cache_key
+from .datasets import Dataset, DatasetError, load_directory, synthetic_gestures
+from .normalization import Normalization
+from .representative import check_representative_indices, default_representative_indices
+from .splits import DEFAULT_FRACTIONS, Split, stratified_split
+from .variants import PACKAGE_DIR, RECIPES, BuildContext, Recipe, resolve_variants, with_overrides
+
+LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")
+BUILDS_CSV_COLUMNS = ("variant", "model_bytes", "gzip_bytes", "sparsity", "keras_accuracy", "seconds", "cache_hit",
+                      "deployable", "int8_io", "key")
+
+
+@dataclass
+class BuildConfig:
+    dataset: str | None = None  # None: built-in synthetic gestures; "basicmotions"; or a directory
+    window: int | None = None
+    variants: list[str] | None = None  # None: all
+    seed: int = 7
+    split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    architecture: str = "reference_cnn"
+    rebuild: bool = False
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # recipe -> params (tests, experiments)
+    synthetic_samples_per_class: int = 250
+    representative_indices: list[int] | None = None  # custom set (indices into the dataset); checked
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    dataset: Dataset
+    split: Split
+    normalization: Normalization
+    key: str  # cache key of the data artifact (split + normalization)
+    directory: Path
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.dataset.class_names
+
+    @property
+    def fingerprint(self) -> str:
+        return json.loads((self.directory / "meta.json").read_text())["dataset_fingerprint"]
+
+
+@dataclass(frozen=True)
+class BuiltVariant:
+    name: str
+    recipe: Recipe
+    key: str
+    directory: Path
+    metadata: dict[str, Any]
+    cache_hit: bool
+    seconds: float
+
+    @property
+    def tflite_path(self) -> Path:
+        return self.directory / "model.tflite"
+
+    @property
+    def tflite_bytes(self) -> bytes:
+        return self.tflite_path.read_bytes()
+
+    @property
+    def deployable(self) -> bool:
+        return self.recipe.deployable
+
+    @property
+    def gzip_bytes(self) -> int:
+        return len(gzip.compress(self.tflite_bytes, compresslevel=9, mtime=0))
+
+
+@dataclass(frozen=True)
+class BuildSession:
+    data: PreparedData
+    variants: dict[str, BuiltVariant]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions from package metadata, without importing the libraries."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def load_dataset(config: BuildConfig) -> Dataset:
+    if config.dataset is None:
+        return synthetic_gestures(seed=config.seed, samples_per_class=config.synthetic_samples_per_class)
+    if config.dataset == "basicmotions":
+        from .basicmotions import load_basic_motions
+
+        return load_basic_motions()
+    return load_directory(config.dataset, window=config.window)
+
+
+def prepare_data(config: BuildConfig, cache: ArtifactCache | None = None) -> PreparedData:
+    """Load, split and normalize; the split and the range are stored as a cache artifact."""
+    cache = cache or ArtifactCache(config.cache_dir)
+    dataset = load_dataset(config)
+    if config.window is not None and config.window != dataset.window:
+        raise DatasetError(f"dataset {dataset.source}: window {dataset.window} but --window {config.window}")
+    split = stratified_split(dataset, seed=config.seed, fractions=config.split_fractions)
+    material = {"kind": "data", "dataset": dataset.fingerprint(), "window": dataset.window,
+                "split_seed": config.seed, "fractions": list(config.split_fractions)}
+    key = cache_key(material)
+
+    def build(out: Path) -> dict:
+        normalization = Normalization.fit(dataset.x[list(split.train)])
+        (out / "split.json").write_text(split.to_json())
+        (out / "normalization.json").write_text(normalization.to_json())
+        (out / "normalization.h").write_text(normalization.to_c_header())
+        return {"dataset_fingerprint": dataset.fingerprint(), "source": dataset.source,
+                "class_names": list(dataset.class_names), "window": dataset.window, "channels": dataset.channels}
+
+    directory, _ = cache.get_or_build(key, material, build)
+    normalization = Normalization.from_json((directory / "normalization.json").read_text())
+    stored_split = Split.from_json((directory / "split.json").read_text())
+    x = normalization.apply(dataset.x)
+
+    def part(indices: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        return x[list(indices)], dataset.y[list(indices)]
+
+    return PreparedData(dataset, stored_split, normalization, key, directory,
+                        *part(stored_split.train), *part(stored_split.val), *part(stored_split.test))
+
+
+def _function_source(module_file: Path, function: str) -> str:
+    tree = ast.parse(module_file.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            return ast.get_source_segment(module_file.read_text(), node) or ""
+    raise KeyError(f"{module_file} has no function {function}")
+
+
+def _code_hash(recipe: Recipe, architecture: str) -> str:
+    digest = hashlib.sha256(_function_source(PACKAGE_DIR / "recipes.py", recipe.function).encode())
+    for helper in sorted(recipe.helpers):
+        digest.update((PACKAGE_DIR / helper).read_bytes())
+    if recipe.parent is None:
+        digest.update(architecture_source(architecture).encode())
+    return digest.hexdigest()
+
+
+def build_variants(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildSession:
+    """Build (or fetch from the cache) every requested variant and its parents, in order."""
+    cache = ArtifactCache(config.cache_dir)
+    data = prepare_data(config, cache)
+    rep_indices = config.representative_indices
+    if rep_indices is None:
+        rep_indices = default_representative_indices(data.split, data.dataset.y, config.seed)
+    check_representative_indices(rep_indices, data.split, data.dataset.y, data.class_names)
+    representative = data.normalization.apply(data.dataset.x[rep_indices])
+    versions = library_versions()
+    names = resolve_variants(config.variants)
+    built: dict[str, BuiltVariant] = {}
+    for position, name in enumerate(names, 1):
+        recipe = with_overrides(RECIPES[name], config.overrides.get(name))
+        parent = built[recipe.parent] if recipe.parent else None
+        material = {"kind": "variant", "recipe": recipe.name, "function": recipe.function, "params": recipe.params,
+                    "code": _code_hash(recipe, config.architecture), "parent": parent.key if parent else None,
+                    "data": data.key, "architecture": config.architecture, "seed": config.seed,
+                    "libraries": versions,
+                    "representative": hashlib.sha256(np.asarray(rep_indices).tobytes()).hexdigest()}
+        key = cache_key(material)
+        log = lambda message, name=name, position=position: progress(f"[{position}/{len(names)}] {name}: {message}")  # noqa: E731
+
+        def build(out: Path, recipe=recipe, parent=parent, log=log) -> dict:
+            from . import recipes
+
+            log(f"building ({recipe.description})")
+            ctx = BuildContext(recipe, config.seed, config.architecture, data.x_train, data.y_train, data.x_val,
+                               data.y_val, data.x_test, data.y_test, len(data.class_names), representative,
+                               parent.directory if parent else None, out, log)
+            started = time.perf_counter()
+            meta = getattr(recipes, recipe.function)(ctx)
+            return {**meta, "variant": recipe.name, "build_seconds": time.perf_counter() - started,
+                    "deployable": recipe.deployable, "int8_io": recipe.int8_io, "libraries": versions,
+                    "dataset_fingerprint": data.fingerprint, "data_key": data.key}
+
+        started = time.perf_counter()
+        directory, hit = cache.get_or_build(key, material, build, rebuild=config.rebuild)
+        seconds = time.perf_counter() - started
+        meta = json.loads((directory / "meta.json").read_text())
+        built[name] = BuiltVariant(name, recipe, key, directory, meta, hit, seconds)
+        log(f"{'cache hit' if hit else 'built'} in {seconds:.1f} s ({key[:12]})")
+    return BuildSession(data, built)
+
+
+def build_rows(session: BuildSession) -> list[dict[str, Any]]:
+    rows = []
+    for variant in session.variants.values():
+        rows.append({"variant": variant.name, "model_bytes": variant.tflite_path.stat().st_size,
+                     "gzip_bytes": variant.gzip_bytes, "sparsity": round(variant.metadata.get("sparsity", 0.0), 4),
+                     "keras_accuracy": round(variant.metadata["keras_accuracy"], 2), "seconds": round(variant.seconds, 2),
+                     "cache_hit": variant.cache_hit, "deployable": variant.deployable,
+                     "int8_io": variant.recipe.int8_io, "key": variant.key[:16]})
+    return rows
+
+
+def write_builds_csv(session: BuildSession, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=BUILDS_CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(build_rows(session))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,116 @@
+"""The code behind each recipe (TensorFlow; imported only when something must be built).
+
+Each function gets a BuildContext, writes model.tflite (and model.keras where the variant
+has a Keras model of its own) into ctx.out_dir, and returns metadata for meta.json.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from . import conversion
+from .architectures import get_architecture
+from .tf_runtime import import_tf, seed_everything
+from .variants import BuildContext
+
+
+def _onehot(y: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.float32)[y]
+
+
+def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    predictions = np.argmax(model.predict(x, verbose=0, batch_size=256), axis=1)
+    return float(np.mean(predictions == y) * 100)
+
+
+def _load_parent(ctx: BuildContext) -> Any:
+    _, keras = import_tf()
+    return keras.models.load_model(ctx.parent_dir / "model.keras")
+
+
+def _parent_meta(ctx: BuildContext) -> dict:
+    return json.loads((ctx.parent_dir / "meta.json").read_text())
+
+
+def _progress_callback(ctx: BuildContext, epochs: int):
+    _, keras = import_tf()
+    every = max(1, epochs // 4)
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+                logs = logs or {}
+                val = f", val_accuracy {logs['val_accuracy'] * 100:.1f}%" if "val_accuracy" in logs else ""
+                ctx.log(f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.3f}{val}")
+
+    return Progress()
+
+
+def build_float32(ctx: BuildContext) -> dict:
+    _, keras = import_tf()
+    seed_everything(ctx.seed)
+    model = get_architecture(ctx.architecture)(ctx.x_train.shape[1:], ctx.n_classes, keras)
+    epochs = ctx.params["epochs"]
+    model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
+              validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
+              callbacks=[_progress_callback(ctx, epochs)])
+    model.save(ctx.out_dir / "model.keras")
+    (ctx.out_dir / "model.tflite").write_bytes(conversion.to_float32(model))
+    return {"keras_accuracy": _accuracy(model, ctx.x_test, ctx.y_test),
+            "val_accuracy": _accuracy(model, ctx.x_val, ctx.y_val), "sparsity": 0.0}
+
+
+def build_ptq(ctx: BuildContext) -> dict:
+    import_tf()
+    model = _load_parent(ctx)
+    tflite = conversion.to_full_int8(model, ctx.representative, per_channel=ctx.params["per_channel"])
+    (ctx.out_dir / "model.tflite").write_bytes(tflite)
+    return {"keras_accuracy": _parent_meta(ctx)["keras_accuracy"], "keras_accuracy_of": "float32 parent",
+            "representative_samples": len(ctx.representative), "sparsity": 0.0}
+
+
+def build_qat(ctx: BuildContext) -> dict:
+    _, keras = import_tf()
+    import tensorflow_model_optimization as tfmot
+
+    from .qat import _configs, quantize_all_layers, quantized_layer_names
+
+    seed_everything(ctx.seed)
+    model = quantize_all_layers(_load_parent(ctx))
+    model.compile(optimizer=keras.optimizers.Adam(ctx.params["learning_rate"]), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    epochs = ctx.params["epochs"]
+    model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
+              validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
+              callbacks=[_progress_callback(ctx, epochs)])
+    with tfmot.quantization.keras.quantize_scope(_configs()):
+        model.save(ctx.out_dir / "model.keras")
+    (ctx.out_dir / "model.tflite").write_bytes(conversion.to_full_int8(model, ctx.representative))
+    return {"keras_accuracy": _accuracy(model, ctx.x_test, ctx.y_test), "sparsity": 0.0,
+            "quantized_layers": quantized_layer_names(model)}
+
+
+def build_pruned(ctx: BuildContext) -> dict:
+    import_tf()
+    from .pruning import kernel_sparsity, prune
+
+    seed_everything(ctx.seed)
+    p = ctx.params
+    ctx.log(f"pruning {p['initial_sparsity']:.0%} -> {p['final_sparsity']:.0%} over {p['epochs']} epochs")
+    model = prune(_load_parent(ctx), ctx.x_train, _onehot(ctx.y_train, ctx.n_classes),
+                  initial_sparsity=p["initial_sparsity"], final_sparsity=p["final_sparsity"], epochs=p["epochs"],
+                  batch_size=p["batch_size"], learning_rate=p["learning_rate"], ramp_fraction=p["ramp_fraction"],
+                  frequency=p["frequency"])
+    model.save(ctx.out_dir / "model.keras")
+    (ctx.out_dir / "model.tflite").write_bytes(conversion.to_full_int8(model, ctx.representative))
+    return {"keras_accuracy": _accuracy(model, ctx.x_test, ctx.y_test), "sparsity": kernel_sparsity(model),
+            "target_sparsity": p["final_sparsity"], "representative_samples": len(ctx.representative)}
+
+
+def build_dynamic_range(ctx: BuildContext) -> dict:
+    import_tf()
+    (ctx.out_dir / "model.tflite").write_bytes(conversion.to_dynamic_range(_load_parent(ctx)))
+    return {"keras_accuracy": _parent_meta(ctx)["keras_accuracy"], "keras_accuracy_of": "float32 parent",
+            "sparsity": 0.0}
