@@ -1,1 +1,229 @@
-"""pytest plugin for this package (options, fixtures)."""
+"""pytest plugin: the gate. Every result is stored, checked against budgets and baseline.
+
+Tests hand a ResultRecord to `result_sink.submit(record)` and assert the Gate it returns.
+The record is appended to reports/latest/results.jsonl at once (an interrupted run keeps
+what it measured), its metrics go to the JUnit XML (record_property; junit_family=xunit1)
+and, with pytest-embedded's --metric-path, to OpenMetrics lines through its log_metric.
+At the end the report is rebuilt from results.jsonl, regressions are printed as one
+table, the summary goes to GITHUB_STEP_SUMMARY when set, and --update-baseline rewrites
+the baseline, only from a complete run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .baseline import (BASELINE_METRICS, BaselineError, compare, format_comparison_table, load_baseline,
+                       parse_tolerances, run_meta, write_baseline, write_obtained)
+from .budgets import BudgetError, check_budgets, format_metric, load_budgets
+from .records import ResultRecord
+from .report import build_report
+from .results_store import ResultsStore
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT_DIR = ROOT / "reports" / "latest"
+BASELINE = ROOT / "reports" / "baseline.json"
+BUDGETS = ROOT / "budgets.toml"
+SESSION = pytest.StashKey["GateSession"]()
+METRICS = ("accuracy", "accuracy_drop_pp", "model_bytes", "gzip_bytes", "arena_bytes", "macs",
+           "latency_us", "latency_est_us", "max_lsb_diff", "flash_bytes")
+
+
+@dataclass(frozen=True)
+class Gate:
+    ok: bool
+    message: str
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinyml")
+    group.addoption("--update-baseline", action="store_true", default=False,
+                    help="rewrite reports/baseline.json from this run (only a complete run; needs --baseline-reason)")
+    group.addoption("--baseline-reason", default=None, help="why the baseline changes (recorded and reviewed)")
+    group.addoption("--budgets", type=Path, default=BUDGETS, help="budgets file (default: budgets.toml)")
+    group.addoption("--baseline", type=Path, default=BASELINE, help="baseline file (default: reports/baseline.json)")
+    group.addoption("--tolerance", action="append", default=[],
+                    help="per-metric tolerance token, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class GateSession:
+    """Budgets, baseline and the results store for one pytest run."""
+
+    def __init__(self, config: pytest.Config):
+        from model_builders.variants import RECIPES
+        from targets.pytest_plugin import external_models, target_registry
+
+        self.config = config
+        self.store = ResultsStore(REPORT_DIR)
+        self.known_variants = list(RECIPES) + [m.name for m in external_models(config)]
+        self.known_targets = list(target_registry(config))
+        self.budgets_path: Path = config.getoption("budgets")
+        self.baseline_path: Path = config.getoption("baseline")
+        try:
+            self.tolerances = parse_tolerances(config.getoption("tolerance") or None)
+        except BaselineError as exc:
+            raise pytest.UsageError(f"--tolerance: {exc}") from None
+        self.budget_error: str | None = None
+        try:
+            self.budgets = load_budgets(self.budgets_path, self.known_variants, self.known_targets)
+        except BudgetError as exc:
+            self.budgets, self.budget_error = None, str(exc)  # every gate fails with it; measuring goes on
+        self.baseline_error: str | None = None
+        try:
+            self.baseline = load_baseline(self.baseline_path)
+        except BaselineError as exc:
+            self.baseline, self.baseline_error = None, str(exc)
+        self.submitted = 0
+        self.expected = 0
+        self.failed_items: list[str] = []
+
+    def meta(self, dataset_fingerprint: str | None) -> dict:
+        return run_meta(dataset_fingerprint, repo_dir=ROOT)
+
+    def submit(self, record: ResultRecord) -> Gate:
+        self.store.append(record)
+        self.submitted += 1
+        problems: list[str] = []
+        if record.error:
+            problems.append(f"not measured: {record.error}")
+        problems += [f"harness rule: {p}" for p in record.extra.get("problems", [])]
+        old = self.baseline.entries.get(record.key) if self.baseline else None
+        if self.budget_error:
+            problems.append(f"budgets not checked: {self.budget_error}")
+        elif not record.error:
+            violations = check_budgets(record, self.budgets.for_item(record.variant, record.target), old)
+            problems += [f"budget: {v.message}" for v in violations]
+        if self.baseline_error:
+            problems.append(f"baseline not compared: {self.baseline_error}")
+        elif self.baseline and not record.error and not self.config.getoption("update_baseline"):
+            comparison = compare([record], self.baseline, self.tolerances, only_sources_in_run=True)
+            for row in comparison.rows:
+                if row.status == "regressed" and (row.variant, row.target, row.source) == record.key:
+                    problems.append(f"regression: {row.metric} {format_metric(row.metric, row.old)} -> "
+                                    f"{format_metric(row.metric, row.new)} (tolerance {row.tolerance})"
+                                    + (f"; {row.note}" if row.note else ""))
+        if problems:
+            self.failed_items.append("/".join(record.key))
+        return Gate(not problems, _message(record, problems, old))
+
+
+def _message(record: ResultRecord, problems: list[str], old: dict | None) -> str:
+    lines = [f"{record.variant} on {record.target} ({record.source}): {len(problems)} problem(s)"]
+    lines += [f"  - {p}" for p in problems]
+    lines.append(f"  {'metric':<18}{'value':>14}{'baseline':>14}")
+    for metric in BASELINE_METRICS:
+        value = getattr(record, metric)
+        if value is None and not (old and old.get(metric) is not None):
+            continue
+        base = old.get(metric) if old else None
+        lines.append(f"  {metric:<18}{format_metric(metric, value):>14}{format_metric(metric, base):>14}")
+    if record.extra.get("latency_est_label"):
+        lines.append(f"  latency_est_us is an {record.extra['latency_est_label']}")
+    return "\n".join(lines)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("update_baseline") and not config.getoption("baseline_reason"):
+        raise pytest.UsageError("--update-baseline needs --baseline-reason \"why the figures change\"")
+    config.stash[SESSION] = GateSession(config)
+    if not _is_worker(config):
+        config.stash[SESSION].store.start_run()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[SESSION].expected = sum("result_sink" in getattr(item, "fixturenames", ()) for item in items)
+
+
+class BoundSink:
+    """The session gate, bound to one test for record_property and log_metric."""
+
+    def __init__(self, session: GateSession, request: pytest.FixtureRequest):
+        self.session, self.request = session, request
+
+    def submit(self, record: ResultRecord) -> Gate:
+        gate = self.session.submit(record)
+        record_property = self.request.getfixturevalue("record_property")
+        metric_path = self.request.config.getoption("metric_path", None)
+        log_metric = self.request.getfixturevalue("log_metric") if metric_path else None
+        labels = {"target": record.target, "variant": record.variant, "source": record.source}
+        for metric in METRICS:
+            value = getattr(record, metric)
+            if value is None:
+                continue
+            record_property(metric, value)
+            if log_metric:
+                log_metric(f"tinyml_{metric}", value, **labels)
+        record_property("source", record.source)
+        if record.error:
+            record_property("error", record.error)
+        return gate
+
+
+@pytest.fixture
+def result_sink(request: pytest.FixtureRequest) -> BoundSink:
+    return BoundSink(request.config.stash[SESSION], request)
+
+
+def _complete(session: pytest.Session, gate: GateSession, exitstatus: int) -> tuple[bool, str]:
+    config = session.config
+    if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        return False, "the run was interrupted"
+    if config.getoption("keyword") or config.getoption("variants") or config.getoption("target", None) not in (None, "auto", "all"):
+        return False, "the selection was filtered (-k, --variants or --target)"
+    if gate.expected == 0 or gate.submitted < gate.expected:
+        return False, f"{gate.submitted} of {gate.expected} results were measured"
+    errors = [r for r in gate.store.read() if r.error]
+    if errors:
+        return False, f"{len(errors)} result(s) could not be measured"
+    return True, ""
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config) or SESSION not in config.stash:
+        return
+    gate = config.stash[SESSION]
+    records = gate.store.read()
+    if not records:
+        return
+    fingerprints = {r.extra.get("dataset_fingerprint") for r in records} - {None}
+    meta = gate.meta(fingerprints.pop() if len(fingerprints) == 1 else None)
+    paths = build_report(records, REPORT_DIR, gate.baseline_path, gate.budgets_path,
+                         known_variants=gate.known_variants, known_targets=gate.known_targets,
+                         current_meta=meta, tolerances=gate.tolerances)
+    lines = [f"report: {paths.summary} (results: {paths.csv})"]
+    if paths.comparison:
+        lines.append(paths.comparison.headline())
+        lines.append(paths.comparison.like_for_like_line())
+        if paths.comparison.regressions:
+            lines.append(format_comparison_table(paths.comparison))
+            lines.append(f"obtained figures: {write_obtained(gate.baseline_path, records, meta)}")
+    lines += [f"note: {n}" for n in paths.notes]
+    if config.getoption("update_baseline"):
+        complete, why = _complete(session, gate, exitstatus)
+        try:
+            path = write_baseline(gate.baseline_path, records, meta, config.getoption("baseline_reason"), complete)
+            lines.append(f"baseline updated: {path}")
+        except BaselineError as exc:
+            lines.append(f"baseline NOT updated: {exc} ({why})")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    config.stash[SESSION].summary_lines = lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    gate = config.stash.get(SESSION, None)
+    lines = getattr(gate, "summary_lines", None)
+    if not lines:
+        return
+    terminalreporter.section("TinyML harness report")
+    for line in lines:
+        terminalreporter.write_line(line)
+    if gate.failed_items:
+        terminalreporter.write_line(f"{len(gate.failed_items)} item(s) failed the gate: {', '.join(gate.failed_items)}")

@@ -33,8 +33,12 @@ class ResultRecord:
     ops: list[str] = field(default_factory=list)
     deployable: bool = True
     max_lsb_diff: int | None = None  # bit-exactness versus the reference
-    flipped_samples: list[int] = field(default_factory=list)  # vs float32, test indices
+    # Test indices where this variant's correctness differs from float32's (right->wrong or
+    # wrong->right); with test_samples set, baseline.py pairs two runs on it (McNemar).
+    flipped_samples: list[int] = field(default_factory=list)
     fits: bool | None = None  # arena + model + firmware overhead within target memory
+    test_samples: int | None = None  # size of the test split accuracy was computed on
+    flash_bytes: int | None = None  # model + firmware image (HIL builds); None on host
     error: str | None = None  # a clear message when this item could not be measured
     extra: dict[str, Any] = field(default_factory=dict)  # source-specific figures
 

@@ -1,1 +1,108 @@
-"""pytest plugin for this package (options, fixtures)."""
+"""pytest plugin: variant x target parametrization, bring-your-own models, host evaluation.
+
+`target` is pytest-embedded's own fixture; we only parametrize it indirectly (as
+pytest-embedded-idf's idf_parametrize does), for tests that name `target` in their
+signature. Which targets: pytest-embedded's `--target` (unset, `auto` or `all`: every
+target in the registry; `a` or `a,b`: those); `-k` picks subsets, since ids carry the
+target (`qat_int8-esp32s3`). Hardware tests (`hil` marker) get only ESP-IDF targets.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .registry import TargetProfile, load_targets, select_targets
+
+TARGETS = pytest.StashKey[dict[str, TargetProfile]]()
+
+
+@dataclass(frozen=True)
+class ExternalModel:
+    """A .tflite the harness did not build (--model); its rows carry the file's stem."""
+
+    name: str
+    path: Path
+
+    @property
+    def tflite_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def parse_model_path(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise pytest.UsageError(f"--model: {value} is not a file")
+    if path.suffix != ".tflite":
+        raise pytest.UsageError(f"--model: {value} is not a .tflite file")
+    return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinyml")
+    group.addoption("--model", action="append", type=parse_model_path, default=[], metavar="FILE.tflite",
+                    help="also analyse, size and estimate a model the harness did not build (repeatable); its "
+                         "accuracy is measured when --dataset matches its input shape")
+
+
+def target_registry(config: pytest.Config) -> dict[str, TargetProfile]:
+    """The target registry, loaded once per run (whichever plugin asks first)."""
+    if TARGETS not in config.stash:
+        config.stash[TARGETS] = load_targets()
+    return config.stash[TARGETS]
+
+
+def selected_targets(config: pytest.Config, *, hardware_only: bool = False) -> list[str]:
+    profiles = target_registry(config)
+    chosen = select_targets(config.getoption("target", None), profiles)
+    if hardware_only:
+        return [t for t in chosen if profiles[t].idf_target]
+    return chosen
+
+
+def external_models(config: pytest.Config) -> list[ExternalModel]:
+    from model_builders.variants import RECIPES
+
+    models = []
+    for path in config.getoption("model"):
+        if path.stem in RECIPES or path.stem in [m.name for m in models]:
+            raise pytest.UsageError(f"--model {path}: the name '{path.stem}' is already taken; rename the file")
+        models.append(ExternalModel(path.stem, path))
+    return models
+
+
+def _signature(metafunc: pytest.Metafunc) -> set[str]:
+    return set(inspect.signature(metafunc.function).parameters)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    from model_builders.pytest_plugin import selected_variant_names
+
+    wanted = _signature(metafunc)
+    if "variant" in wanted:
+        names = selected_variant_names(metafunc.config) + [m.name for m in external_models(metafunc.config)]
+        metafunc.parametrize("variant", names)
+    if "target" in wanted and not _already_parametrized(metafunc, "target"):
+        hardware = metafunc.definition.get_closest_marker("hil") is not None
+        metafunc.parametrize("target", selected_targets(metafunc.config, hardware_only=hardware), indirect=True)
+
+
+def _already_parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
+    return any(name in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize"))
+
+
+@pytest.fixture(scope="session")
+def target_profiles(pytestconfig: pytest.Config) -> dict[str, TargetProfile]:
+    return target_registry(pytestconfig)
+
+
+@pytest.fixture
+def target_profile(target: str, target_profiles: dict[str, TargetProfile]) -> TargetProfile:
+    return target_profiles[target]
+
+
+@pytest.fixture(scope="session")
+def external_model_files(pytestconfig: pytest.Config) -> dict[str, ExternalModel]:
+    return {m.name: m for m in external_models(pytestconfig)}

@@ -1,0 +1,279 @@
+"""summary.md: what a reviewer reads first.
+
+Regressions and budget violations on top (readable in ten seconds), then one table per
+target in the shape of the reference lesson (size, gzip size, arena, latency, accuracy,
+drop) with a recommendation that follows the lesson's decision rules, then the baseline
+comparison. Emulated figures are labelled as such wherever they appear.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from reports.baseline import Comparison, format_comparison_table
+from reports.budgets import Violation
+from reports.records import EMULATED_SOURCES, ResultRecord
+
+Key = tuple[str, str, str]
+
+#: Decision threshold of the reference lesson: PTQ is good enough below this drop.
+DROP_THRESHOLD_PP = 2.0
+SOURCE_LABELS = {
+    "host-tflm": "host TFLM; latency estimated, not measured",
+    "virtual": "virtual board (emulated: host TFLM behind the serial protocol); "
+               "latency estimated, not measured",
+    "hil": "measured on the chip",
+}
+#: Display order only; variants not listed follow alphabetically.
+DISPLAY_ORDER = ("float32", "dynamic_range", "ptq_int8", "ptq_int8_per_tensor", "qat_int8")
+#: When a variant has figures from several sources, the recommendation trusts this order.
+SOURCE_PREFERENCE = ("hil", "virtual", "host-tflm")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    target: str
+    choice: str | None  # the variant recommended by default, None when nothing qualifies
+    reason: str
+    download_choice: str | None  # most pruned variant within the drop threshold
+    download_reason: str
+
+
+def sparsity_of(record: ResultRecord) -> float | None:
+    """record.extra["sparsity"], else read from a name like pruned70_int8; float32 is 0."""
+    if "sparsity" in record.extra and record.extra["sparsity"] is not None:
+        return float(record.extra["sparsity"])
+    if record.variant == "float32":
+        return 0.0
+    match = re.match(r"pruned(\d+)", record.variant)
+    return int(match.group(1)) / 100.0 if match else None
+
+
+def recommend(records: Sequence[ResultRecord], target: str,
+              violations: Mapping[Key, Sequence[Violation]] | None = None,
+              threshold_pp: float = DROP_THRESHOLD_PP) -> Recommendation:
+    """The reference decision rules for one target.
+
+    PTQ (ptq_int8) when its drop is under the threshold, else QAT (qat_int8); for
+    download size, the most pruned variant whose drop stays under the threshold. A variant
+    that does not fit the target, is not deployable, failed, or breaks a budget is never
+    recommended for it.
+    """
+    violations = violations or {}
+    best = _preferred_per_variant(r for r in records if r.target == target)
+
+    def why_not(name: str) -> str | None:
+        record = best.get(name)
+        if record is None:
+            return "not measured"
+        if record.error:
+            return f"failed: {record.error}"
+        if not record.deployable:
+            return "not deployable"
+        if record.fits is False:
+            return "does not fit"
+        if violations.get(record.key):
+            return "breaks its budgets"
+        return None
+
+    def drop_of(name: str) -> float | None:
+        return best[name].accuracy_drop_pp if name in best else None
+
+    choice: str | None = None
+    ptq_issue, qat_issue = why_not("ptq_int8"), why_not("qat_int8")
+    ptq_drop, qat_drop = drop_of("ptq_int8"), drop_of("qat_int8")
+    if ptq_issue is None and ptq_drop is not None and ptq_drop < threshold_pp:
+        choice = "ptq_int8"
+        reason = (f"PTQ int8 (ptq_int8): drop {ptq_drop:.2f} pp < {threshold_pp:g} pp, "
+                  f"no retraining needed")
+    else:
+        ptq_state = ptq_issue or ("drop unknown" if ptq_drop is None
+                                  else f"drop {ptq_drop:.2f} pp >= {threshold_pp:g} pp")
+        if qat_issue is None and qat_drop is not None:
+            choice = "qat_int8"
+            reason = f"QAT int8 (qat_int8): drop {qat_drop:.2f} pp; ptq_int8 {ptq_state}"
+            if qat_drop >= threshold_pp:
+                reason += (f"; QAT also loses >= {threshold_pp:g} pp, consider the float32 "
+                           f"model or a larger network")
+        elif why_not("float32") is None:
+            choice = "float32"
+            reason = (f"float32: no int8 variant qualifies (ptq_int8 {ptq_state}; "
+                      f"qat_int8 {qat_issue or 'drop unknown'})")
+        else:
+            reason = (f"none: ptq_int8 {ptq_state}; qat_int8 {qat_issue or 'drop unknown'}; "
+                      f"float32 {why_not('float32')}")
+
+    pruned = [r for name, r in best.items()
+              if name.startswith("pruned") and why_not(name) is None
+              and r.accuracy_drop_pp is not None and r.accuracy_drop_pp < threshold_pp
+              and sparsity_of(r) is not None]
+    if pruned:
+        pick = max(pruned, key=lambda r: (sparsity_of(r), -(r.gzip_bytes or 0)))
+        download_choice = pick.variant
+        download_reason = (f"{pick.variant} (sparsity {100 * sparsity_of(pick):.0f} %, gzip "
+                           f"{_kib(pick.gzip_bytes)}, drop {pick.accuracy_drop_pp:.2f} pp)")
+        if choice and choice in best and best[choice].gzip_bytes:
+            download_reason += f" vs gzip {_kib(best[choice].gzip_bytes)} for {choice}"
+    else:
+        download_choice = None
+        download_reason = (f"no pruned variant keeps the drop under {threshold_pp:g} pp "
+                           f"and fits")
+    return Recommendation(target, choice, reason, download_choice, download_reason)
+
+
+def build_summary(records: Sequence[ResultRecord], comparison: Comparison | None = None,
+                  violations: Mapping[Key, Sequence[Violation]] | None = None,
+                  plots: Sequence[Path] = (), plot_notes: Sequence[str] = (),
+                  notes: Sequence[str] = ()) -> str:
+    """The whole summary.md as a string. `notes`: problems of the report itself (an
+    unreadable budgets file, say), shown right under the verdict."""
+    violations = {k: list(v) for k, v in (violations or {}).items() if v}
+    regressions = comparison.regressions if comparison else []
+    lines = ["# Model variant report", ""]
+    n_viol = sum(len(v) for v in violations.values())
+    if n_viol or regressions:
+        lines.append(f"**FAIL: {n_viol} budget violation(s), {len(regressions)} "
+                     f"regression(s) versus the baseline.**")
+        lines += ["", "## Regressions and budget violations", ""]
+        for key in sorted(violations):
+            for v in violations[key]:
+                lines.append(f"- budget: {_key_text(key)}: {v.message}")
+        for r in regressions:
+            lines.append(f"- regression: {_key_text((r.variant, r.target, r.source))}: "
+                         f"{r.metric} {r.old:,.6g} -> {r.new:,.6g} (tolerance {r.tolerance})"
+                         + (f"; {r.note}" if r.note else ""))
+    elif notes:
+        lines.append(f"**NOT FULLY CHECKED: {len(records)} result(s); see the report notes "
+                     f"for what could not be checked.**")
+    else:
+        lines.append(f"**PASS: {len(records)} result(s), no budget violation, no "
+                     f"regression.**")
+    if notes:
+        lines += ["", "Report notes:"] + [f"- {note}" for note in notes]
+    if comparison is not None and comparison.baseline_missing:
+        lines += ["", f"Baseline missing: {comparison.headline()}"]
+    elif comparison is not None and comparison.like_for_like is False:
+        lines += ["", f"Warning: {comparison.like_for_like_line()}"]
+    lines.append("")
+
+    for target in sorted({r.target for r in records}):
+        lines += _target_section(target, [r for r in records if r.target == target],
+                                 violations)
+
+    if comparison is not None:
+        lines += ["## Baseline comparison", "", "```",
+                  format_comparison_table(comparison), "```", ""]
+    if plots or plot_notes:
+        lines += ["## Plots", ""]
+        lines += [f"![{p.stem}]({p.name})" for p in plots]
+        lines += [f"- {note}" for note in plot_notes]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_summary(markdown: str, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown, encoding="utf-8")
+    return path
+
+
+def write_github_summary(markdown: str) -> bool:
+    """Append to the GitHub Actions job summary when $GITHUB_STEP_SUMMARY is set."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(markdown.rstrip("\n") + "\n\n")
+    return True
+
+
+def _target_section(target: str, records: list[ResultRecord],
+                    violations: Mapping[Key, Sequence[Violation]]) -> list[str]:
+    sources = sorted({r.source for r in records})
+    lines = [f"## {target}", ""]
+    for source in sources:
+        emulated = " (emulated)" if source in EMULATED_SOURCES else ""
+        lines.append(f"- {source}{emulated}: {SOURCE_LABELS.get(source, source)}")
+    lines.append("- arena: as TFLM reports it; host-tflm rows are the 64-bit host build's "
+                 "figure, hil rows the chip's")
+    lines.append("")
+    estimates = {r.variant: r.latency_est_us for r in records
+                 if r.latency_est_us is not None and r.source in EMULATED_SOURCES}
+    host_arenas = {r.variant: r.arena_bytes for r in records
+                   if r.arena_bytes is not None and r.source == "host-tflm"}
+    has_hil = any(r.source == "hil" for r in records)
+    header = ["variant", "source", "model", "gzip", "arena", "latency est. (us)"]
+    if has_hil:
+        header += ["latency measured (us)", "estimate (error)", "arena chip - host"]
+    header += ["accuracy %", "drop pp", "fits", "budgets"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in sorted(records, key=_display_key):
+        cells = [r.variant, r.source, _kib(r.model_bytes), _kib(r.gzip_bytes),
+                 _kib(r.arena_bytes), _num(r.latency_est_us)]
+        if has_hil:
+            estimate = r.latency_est_us if r.latency_est_us is not None \
+                else estimates.get(r.variant)
+            cells += [_num(r.latency_us), _estimate_error(r.latency_us, estimate),
+                      _arena_gap(r, host_arenas.get(r.variant))]
+        n_viol = len(violations.get(r.key, ()))
+        status = "error" if r.error else ("ok" if not n_viol else f"{n_viol} violated")
+        if not r.deployable:
+            status += " (not deployable on TFLM)"
+        cells += [_num(r.accuracy, ".2f"), _num(r.accuracy_drop_pp, "+.2f"),
+                  "" if r.fits is None else ("yes" if r.fits else "NO"), status]
+        lines.append("| " + " | ".join(cells) + " |")
+    rec = recommend(records, target, violations)
+    lines += ["", f"**Recommendation for {target}:** {rec.reason}.",
+              f"When download size matters (prune + gzip): {rec.download_reason}.", ""]
+    return lines
+
+
+def _preferred_per_variant(records: Iterable[ResultRecord]) -> dict[str, ResultRecord]:
+    best: dict[str, ResultRecord] = {}
+    rank = {s: i for i, s in enumerate(SOURCE_PREFERENCE)}
+    for r in records:
+        current = best.get(r.variant)
+        if current is None or rank.get(r.source, 99) < rank.get(current.source, 99):
+            best[r.variant] = r
+    return best
+
+
+def _display_key(record: ResultRecord) -> tuple:
+    if record.variant in DISPLAY_ORDER:
+        group = (0, DISPLAY_ORDER.index(record.variant), 0.0)
+    else:
+        group = (1, 0, sparsity_of(record) or 0.0)
+    return (*group, record.variant, record.source)
+
+
+def _estimate_error(measured: float | None, estimate: float | None) -> str:
+    """The estimate beside the measurement, and its error relative to the measurement."""
+    if measured is None or estimate is None or measured == 0:
+        return ""
+    return f"est. {estimate:,.0f} ({100 * (estimate - measured) / measured:+.1f}%)"
+
+
+def _arena_gap(record: ResultRecord, host_arena: int | None) -> str:
+    """Chip arena minus the host build's for the same variant: two different measurements
+    (32-bit structs and esp-nn scratch on the chip), so the gap is shown, never hidden."""
+    if record.source != "hil" or record.arena_bytes is None or host_arena is None:
+        return ""
+    gap = record.arena_bytes - host_arena
+    return f"{gap:+,} B ({100 * gap / host_arena:+.1f}%)" if host_arena else f"{gap:+,} B"
+
+
+def _kib(value: int | None) -> str:
+    return "" if value is None else f"{value / 1024:.1f} KiB"
+
+
+def _num(value: float | None, fmt: str = ",.0f") -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def _key_text(key: Key) -> str:
+    variant, target, source = key
+    return f"{variant} on {target} ({source})"

@@ -1,0 +1,146 @@
+"""Host measurements per variant, turned into one result record per variant x target.
+
+Each model is evaluated once on host TFLite Micro (accuracy, arena, bit-exactness,
+analysis); the per-target part (latency estimate, fits check) is cheap and derived from
+it. A model that cannot be measured (corrupt file, TFLM crash, shape mismatch) gets an
+error for that model alone; the others are still measured.
+"""
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from reports.records import ResultRecord
+
+from .estimator import estimate_latency, fits
+from .host_eval import HostEvaluation, evaluate_on_host
+from .model_analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
+from .registry import TargetProfile
+
+SOURCE = "host-tflm"
+LATENCY_LABEL = "estimate (host cost model, not measured)"
+
+
+class Model(Protocol):
+    name: str
+
+    @property
+    def tflite_bytes(self) -> bytes: ...
+
+
+@dataclass
+class Measured:
+    """What one model gave on the host, or why it gave nothing."""
+
+    name: str
+    model_bytes: int
+    gzip_bytes: int
+    analysis: ModelAnalysis | None = None
+    evaluation: HostEvaluation | None = None
+    arena_bytes: int | None = None
+    arena_source: str | None = None
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)  # measured, but fails a harness rule (ops, int8)
+    notes: list[str] = field(default_factory=list)
+
+
+class HostMeasurements:
+    """Evaluates each model once, on demand, and caches the outcome (or its error)."""
+
+    def __init__(self, x_test: np.ndarray, y_test: np.ndarray, *, dataset_is_explicit: bool):
+        self.x_test, self.y_test = x_test, y_test
+        self.dataset_is_explicit = dataset_is_explicit
+        self._measured: dict[str, Measured] = {}
+
+    def measure(self, model: Model, *, int8_required: bool = False, is_external: bool = False) -> Measured:
+        if model.name not in self._measured:
+            self._measured[model.name] = self._measure(model, int8_required, is_external)
+        return self._measured[model.name]
+
+    def _measure(self, model: Model, int8_required: bool, is_external: bool) -> Measured:
+        try:
+            data = model.tflite_bytes
+        except OSError as exc:
+            return Measured(model.name, 0, 0, error=f"{model.name}: cannot read the model ({exc})")
+        measured = Measured(model.name, len(data), len(gzip.compress(data, compresslevel=9, mtime=0)))
+        try:
+            measured.analysis = analyze_model(data, name=model.name)
+            missing = check_firmware_ops(measured.analysis)
+            if missing:
+                measured.problems.append(
+                    f"{model.name} uses op(s) the firmware does not register: {', '.join(missing)} "
+                    "(add them to firmware/main/registered_ops.txt, or change the model)")
+            if int8_required:
+                require_int8(measured.analysis, model.name)
+            if is_external and not self._shape_matches(measured.analysis):
+                if self.dataset_is_explicit:
+                    raise ValueError(f"{model.name}: model input {measured.analysis.input.shape} does not match "
+                                     f"--dataset samples {tuple(self.x_test.shape[1:])}")
+                measured.notes.append("accuracy not measured: the model's input does not match the dataset "
+                                      "(pass --dataset with matching samples)")
+                measured.arena_bytes, measured.arena_source = _arena_only(data, model.name, measured.analysis)
+                return measured
+            measured.evaluation = evaluate_on_host(model.name, data, self.x_test, self.y_test)
+            measured.arena_bytes = measured.evaluation.arena_bytes
+            measured.arena_source = measured.evaluation.arena_source
+        except Exception as exc:  # noqa: BLE001 -- any failure is this model's alone, reported by name
+            measured.error = str(exc) if model.name in str(exc) else f"{model.name}: {exc}"
+        return measured
+
+    def _shape_matches(self, analysis: ModelAnalysis) -> bool:
+        return tuple(analysis.input.shape[1:]) == tuple(self.x_test.shape[1:])
+
+    def record(self, measured: Measured, reference: Measured | None, target: TargetProfile, *,
+               deployable: bool = True, extra: dict | None = None) -> ResultRecord:
+        """One record for this model on this target; `reference` is the float32 measurement."""
+        record = ResultRecord(variant=measured.name, target=target.name, source=SOURCE,
+                              model_bytes=measured.model_bytes, gzip_bytes=measured.gzip_bytes,
+                              error=measured.error, extra=dict(extra or {}))
+        if measured.analysis is None:
+            return record
+        analysis = measured.analysis
+        record.macs, record.ops = analysis.macs, list(analysis.ops)
+        record.deployable = deployable and analysis.deployable
+        record.arena_bytes, record.arena_source = measured.arena_bytes, measured.arena_source
+        estimate = estimate_latency(analysis, target)
+        record.latency_est_us = round(estimate.total_us, 1)
+        record.extra.update({"latency_est_label": LATENCY_LABEL, "latency_est_calibrated": estimate.calibrated,
+                             "param_bytes": analysis.param_bytes,
+                             "peak_activation_bytes": analysis.peak_activation_bytes,
+                             "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]})
+        if measured.problems:
+            record.extra["problems"] = list(measured.problems)
+        if measured.notes:
+            record.extra["notes"] = list(measured.notes)
+        if measured.arena_bytes is not None:
+            fit = fits(analysis, measured.arena_bytes, measured.model_bytes, target)
+            record.fits = fit.fits
+            record.extra["fits_detail"] = fit.explain()
+        evaluation = measured.evaluation
+        if evaluation is not None:
+            record.accuracy = round(evaluation.accuracy, 3)
+            record.test_samples = int(len(evaluation.predictions))
+            record.max_lsb_diff = evaluation.max_lsb_diff
+            record.extra["engine"] = evaluation.engine
+            reference_eval = reference.evaluation if reference else None
+            if reference_eval is not None and len(reference_eval.predictions) == len(evaluation.predictions):
+                record.accuracy_drop_pp = round(reference_eval.accuracy - evaluation.accuracy, 3)
+                right_now = evaluation.predictions == self.y_test
+                right_before = reference_eval.predictions == self.y_test
+                record.flipped_samples = [int(i) for i in np.flatnonzero(right_now != right_before)]
+                record.extra["flips_to_wrong"] = int(np.sum(right_before & ~right_now))
+                record.extra["flips_to_right"] = int(np.sum(~right_before & right_now))
+        return record
+
+
+def _arena_only(data: bytes, name: str, analysis: ModelAnalysis) -> tuple[int | None, str]:
+    """Arena for a model we cannot feed real data: allocate and run one zero input."""
+    if not analysis.deployable:
+        return None, "n/a: not runnable on TFLite Micro"
+    from .tflm_runner import TflmWorker
+
+    with TflmWorker(data, name=name) as worker:
+        return worker.arena_bytes, worker.arena_source

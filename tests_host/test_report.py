@@ -1,0 +1,218 @@
+"""summary.md, recommendations, plots, build_report and `python -m reports` end to end,
+all on synthetic result records (no TensorFlow)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reports.baseline import compare, load_baseline, write_baseline
+from reports.budgets import Violation
+from reports.plots import make_plots
+from reports.records import ResultRecord
+from reports.report import build_report
+from reports.results_store import ResultsStore
+from reports.summary import build_summary, recommend, write_github_summary
+
+pytestmark = pytest.mark.host
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SPARSITY = {"pruned50_int8": 0.5, "pruned70_int8": 0.7, "pruned90_int8": 0.9}
+
+
+def gesture_run(targets=("esp32", "esp32c3"), drops=None, fits=None, source="host-tflm",
+                variants=None) -> list[ResultRecord]:
+    """A plausible run of the gesture CNN variants; figures scale with the variant."""
+    drops = {"float32": 0.0, "dynamic_range": 0.2, "ptq_int8": 0.8,
+             "ptq_int8_per_tensor": 2.4, "qat_int8": 0.3, "pruned50_int8": 0.9,
+             "pruned70_int8": 1.6, "pruned90_int8": 5.5, **(drops or {})}
+    fits = fits or {}
+    records = []
+    for target in targets:
+        for variant in variants or drops:
+            is_float = variant in ("float32", "dynamic_range")
+            model = 61000 if variant == "float32" else 17800
+            sparsity = SPARSITY.get(variant, 0.0)
+            records.append(ResultRecord(
+                variant=variant, target=target, source=source,
+                accuracy=96.0 - drops[variant], accuracy_drop_pp=drops[variant],
+                model_bytes=model, gzip_bytes=int(model * (0.85 - 0.6 * sparsity)),
+                arena_bytes=12000 if is_float else 4800, macs=310000,
+                latency_est_us=(3000.0 if is_float else 800.0) * (12 if target == "esp32c3"
+                                                                 and is_float else 1),
+                ops=["CONV_2D", "FULLY_CONNECTED", "SOFTMAX"], fits=fits.get(variant, True),
+                test_samples=300, extra={"sparsity": sparsity} if variant in SPARSITY else {}))
+    return records
+
+
+# --- recommendation rules -------------------------------------------------------------------
+
+def test_recommends_ptq_when_its_drop_is_under_two_points():
+    rec = recommend(gesture_run(), "esp32")
+    assert rec.choice == "ptq_int8" and "drop 0.80 pp < 2 pp" in rec.reason
+    # most pruned variant under 2 pp: pruned70 (pruned90 drops 5.5 pp)
+    assert rec.download_choice == "pruned70_int8"
+    assert "sparsity 70 %" in rec.download_reason and "for ptq_int8" in rec.download_reason
+
+
+def test_recommends_qat_when_ptq_drops_two_points_or_more():
+    rec = recommend(gesture_run(drops={"ptq_int8": 2.0}), "esp32")
+    assert rec.choice == "qat_int8"
+    assert "ptq_int8 drop 2.00 pp >= 2 pp" in rec.reason
+
+
+def test_a_variant_that_does_not_fit_is_never_recommended():
+    records = gesture_run(fits={"ptq_int8": False, "pruned70_int8": False})
+    rec = recommend(records, "esp32")
+    assert rec.choice == "qat_int8" and "ptq_int8 does not fit" in rec.reason
+    assert rec.download_choice == "pruned50_int8"
+    nothing = recommend(gesture_run(fits={v: False for v in (
+        "float32", "ptq_int8", "qat_int8", "pruned50_int8", "pruned70_int8")}), "esp32")
+    assert nothing.choice is None and nothing.reason.startswith("none")
+    assert nothing.download_choice is None
+
+
+def test_a_variant_breaking_its_budget_is_not_recommended():
+    violation = Violation("arena_bytes", 9000, 8192, "max", "arena_bytes 9,000 > budget 8,192")
+    rec = recommend(gesture_run(), "esp32",
+                    {("ptq_int8", "esp32", "host-tflm"): [violation]})
+    assert rec.choice == "qat_int8" and "breaks its budgets" in rec.reason
+
+
+# --- summary.md -------------------------------------------------------------------------------
+
+def test_summary_labels_emulated_figures_and_has_a_table_per_target():
+    text = build_summary(gesture_run())
+    assert text.count("host TFLM; latency estimated, not measured") == 2
+    assert "## esp32\n" in text and "## esp32c3\n" in text
+    assert "latency est. (us)" in text
+    assert "| ptq_int8 | host-tflm | 17.4 KiB | 14.8 KiB | 4.7 KiB | 800 |" in text
+    assert "**Recommendation for esp32:** PTQ int8 (ptq_int8)" in text
+    assert text.splitlines()[2].startswith("**PASS")
+
+
+def test_regressions_come_first_and_read_in_ten_seconds(tmp_path):
+    old = gesture_run(targets=("esp32",))
+    write_baseline(tmp_path / "b.json", old, {}, "first", complete=True)
+    new = gesture_run(targets=("esp32",))
+    new[2].arena_bytes = 5200  # ptq_int8 grew
+    comparison = compare(new, load_baseline(tmp_path / "b.json"))
+    violation = Violation("arena_bytes", 5200, 5000, "max",
+                          "arena_bytes 5,200 > budget 5,000 (baseline 4,800)")
+    text = build_summary(new, comparison, {new[2].key: [violation]})
+    head = "\n".join(text.splitlines()[:8])
+    assert "FAIL: 1 budget violation(s), 1 regression(s)" in head
+    assert "## Regressions and budget violations" in head
+    assert "ptq_int8 on esp32 (host-tflm): arena_bytes 5,200 > budget 5,000 (baseline 4,800)" \
+        in head
+    assert "regression: ptq_int8 on esp32 (host-tflm): arena_bytes 4,800 -> 5,200" in text
+    assert "## Baseline comparison" in text and "REGRESSED" in text
+
+
+def test_measured_and_estimated_latency_side_by_side():
+    records = gesture_run(targets=("esp32",))
+    chip = gesture_run(targets=("esp32",), source="hil", variants=["ptq_int8"])[0]
+    chip.latency_us, chip.latency_est_us, chip.arena_bytes = 760.0, None, 5400
+    text = build_summary(records + [chip])
+    assert "latency measured (us)" in text and "estimate (error)" in text
+    assert "| 760 | est. 800 (+5.3%) |" in text  # the estimate is 5.3 % high
+    assert "| +600 B (+12.5%) |" in text  # chip arena against the host build's (4,800 B)
+    assert "- hil: measured on the chip" in text
+
+
+def test_github_step_summary_is_appended_when_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert write_github_summary("# one") is False
+    target = tmp_path / "step_summary.md"
+    target.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(target))
+    assert write_github_summary("# report") is True
+    assert target.read_text() == "earlier step\n# report\n\n"
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+def test_plots_are_non_empty_pngs(tmp_path):
+    result = make_plots(gesture_run(), tmp_path)
+    assert [p.name for p in result.paths] == [
+        "sparsity_sweep.png", "accuracy_vs_size.png", "per_channel_vs_per_tensor.png"]
+    assert result.notes == []
+    for path in result.paths:
+        data = path.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+def test_plots_with_missing_variants_are_skipped_with_a_note(tmp_path):
+    result = make_plots(gesture_run(variants=["float32", "ptq_int8"]), tmp_path)
+    assert [p.name for p in result.paths] == ["accuracy_vs_size.png"]
+    assert any("sparsity_sweep.png: skipped" in n for n in result.notes)
+    assert any("per_channel_vs_per_tensor.png: skipped" in n for n in result.notes)
+    empty = make_plots([], tmp_path / "empty")
+    assert empty.paths == [] and len(empty.notes) == 3
+
+
+# --- build_report and the command line ----------------------------------------------------------
+
+def test_build_report_gates_with_budgets_and_baseline(tmp_path):
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text("[defaults]\nmax_arena_bytes = 10000\n")
+    baseline = tmp_path / "baseline.json"
+    records = gesture_run()
+    paths = build_report(records, tmp_path / "latest", baseline, budgets,
+                         github_summary=False)
+    assert paths.comparison.baseline_missing
+    # float32 and dynamic_range (12,000 B arenas) break the 10,000 B ceiling on both targets
+    assert sorted(paths.violations) == sorted(
+        (v, t, "host-tflm") for v in ("float32", "dynamic_range") for t in ("esp32", "esp32c3"))
+    summary = paths.summary.read_text()
+    assert "FAIL: 4 budget violation(s), 0 regression(s)" in summary
+    assert "Baseline missing" in summary
+    assert paths.csv.exists() and len(paths.plots) == 3
+
+
+def test_bad_budgets_file_becomes_a_note_not_a_lost_report(tmp_path):
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text("[defaults]\nmax_arena_kb = 8\n")
+    paths = build_report(gesture_run(), tmp_path, None, budgets, github_summary=False)
+    assert any("unknown key 'max_arena_kb'" in n for n in paths.notes)
+    assert "NOT FULLY CHECKED" in paths.summary.read_text()
+
+
+def test_python_m_reports_rebuilds_from_jsonl(tmp_path):
+    latest = tmp_path / "latest"
+    store = ResultsStore(latest)
+    store.start_run(meta={"versions": {"tensorflow": "2.21.0"},
+                          "dataset_fingerprint": "sha256:new"})
+    for record in gesture_run():
+        store.append(record)
+    with open(store.jsonl_path, "a") as fh:
+        fh.write('{"variant": "qat_int8", "tar')  # an interrupted run
+    baseline = tmp_path / "baseline.json"
+    write_baseline(baseline, gesture_run(), {"versions": {"tensorflow": "2.21.0"},
+                                             "dataset_fingerprint": "sha256:old"},
+                   "first", complete=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "reports", "--dir", str(latest), "--baseline", str(baseline),
+         "--budgets", str(REPO / "budgets.toml")],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"read 16 record(s) from {latest / 'results.jsonl'}" in done.stdout
+    for name in ("results.csv", "summary.md", "sparsity_sweep.png", "accuracy_vs_size.png",
+                 "per_channel_vs_per_tensor.png"):
+        assert str(latest / name) in done.stdout
+        assert (latest / name).stat().st_size > 0
+    assert "0 regressed" in done.stdout
+    assert "skipped a truncated line" in done.stderr
+    summary = (latest / "summary.md").read_text()
+    assert "NOT like-for-like: dataset fingerprint sha256:old -> sha256:new" in summary
+    # the default budgets pass this healthy synthetic run
+    assert "budget violations: 0" in done.stdout
+
+
+def test_python_m_reports_says_when_there_is_nothing_to_read(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "reports", "--dir", str(tmp_path / "none")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "results.jsonl does not exist" in done.stderr
