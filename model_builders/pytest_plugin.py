@@ -42,6 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--variants", type=parse_variants, help=f"comma-separated variants to build and test (default: all: {', '.join(RECIPES)})")
     group.addoption("--rebuild", action="store_true", default=False, help="ignore the artifact cache and rebuild every variant")
     group.addoption("--seed", type=int, default=None, help="seed for data, split and training (default 7)")
+    group.addoption("--architecture", default="reference_cnn",
+                    help="registered model architecture (model_builders.architectures.register_architecture)")
     parser.addini("variants", "default for --variants", default="")
     parser.addini("dataset", "default for --dataset", default="")
 
@@ -52,7 +54,14 @@ def build_config_from(config: pytest.Config) -> BuildConfig:
     if dataset and dataset != "basicmotions" and not Path(dataset).is_dir():
         raise pytest.UsageError(f"--dataset: {dataset} is not a directory (expected <root>/<class>/*.npy) or 'basicmotions'")
     seed = config.getoption("seed")
+    from .architectures import get_architecture
+
+    try:
+        get_architecture(config.getoption("architecture"))
+    except KeyError as exc:
+        raise pytest.UsageError(f"--architecture: {exc.args[0]}") from None
     return BuildConfig(dataset=dataset, window=config.getoption("window"), variants=variants,
+                       architecture=config.getoption("architecture"),
                        rebuild=config.getoption("rebuild"), **({"seed": seed} if seed is not None else {}))
 
 

@@ -1,0 +1,231 @@
+"""Target registry: the chips we estimate for and test on, read from targets/targets.toml.
+
+A target (ESP-IDF's word: a chip family) has a clock, memory figures and a cost model
+whose every coefficient carries where it came from and whether a bench run calibrated
+it. Selection follows pytest-embedded's `--target`: auto / all -> every target.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pytest
+
+DEFAULT_TARGETS_FILE = Path(__file__).resolve().parent / "targets.toml"
+DTYPES = ("int8", "float32")
+KINDS = ("conv", "depthwise_conv", "fully_connected", "per_element")
+_TARGET_KEYS = {
+    "idf_target": bool, "clock_mhz": (int, float), "sram_bytes": int, "flash_bytes": int,
+    "fw_ram_overhead_bytes": int, "fw_flash_overhead_bytes": int, "memory_source": str,
+}
+_COEFFICIENT_KEYS = {"value", "source", "calibrated"}
+
+
+class TargetRegistryError(ValueError):
+    """targets.toml is malformed (message names the file and the key)."""
+
+
+class UnknownTargetError(pytest.UsageError):
+    """A --target value names no registered target."""
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    value: float
+    source: str
+    calibrated: bool = False
+
+
+@dataclass(frozen=True)
+class CostModel:
+    per_op_overhead_cycles: Coefficient
+    # (dtype, kind) -> coefficient; kind in KINDS: cycles per MAC, or per element for per_element
+    coefficients: Mapping[tuple[str, str], Coefficient] = field(hash=False)
+
+    def coefficient(self, dtype: str, kind: str) -> Coefficient:
+        return self.coefficients[(dtype, kind)]
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    name: str
+    idf_target: bool
+    clock_mhz: float
+    sram_bytes: int
+    flash_bytes: int
+    fw_ram_overhead_bytes: int
+    fw_flash_overhead_bytes: int
+    cost: CostModel
+    memory_source: str = ""
+
+
+def _coefficient(path: Path, key: str, raw: object) -> Coefficient:
+    if not isinstance(raw, dict):
+        raise TargetRegistryError(f"{path}: {key} must be an inline table {{ value = ..., source = \"...\", calibrated = false }}")
+    unknown = set(raw) - _COEFFICIENT_KEYS
+    if unknown:
+        raise TargetRegistryError(f"{path}: {key} has unknown key(s) {sorted(unknown)}; allowed: {sorted(_COEFFICIENT_KEYS)}")
+    for needed in ("value", "source"):
+        if needed not in raw:
+            raise TargetRegistryError(f"{path}: {key} is missing '{needed}'")
+    value = raw["value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise TargetRegistryError(f"{path}: {key}.value must be a non-negative number, got {value!r}")
+    if not isinstance(raw["source"], str) or not raw["source"].strip():
+        raise TargetRegistryError(f"{path}: {key}.source must say where the figure comes from")
+    calibrated = raw.get("calibrated", False)
+    if not isinstance(calibrated, bool):
+        raise TargetRegistryError(f"{path}: {key}.calibrated must be true or false")
+    return Coefficient(float(value), raw["source"], calibrated)
+
+
+def _target(path: Path, name: str, raw: object) -> TargetProfile:
+    if not isinstance(raw, dict):
+        raise TargetRegistryError(f"{path}: [{name}] must be a table")
+    unknown = set(raw) - set(_TARGET_KEYS) - {"cost"}
+    if unknown:
+        raise TargetRegistryError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}")
+    values = {}
+    for key, kind in _TARGET_KEYS.items():
+        if key not in raw:
+            if key == "memory_source":
+                continue
+            raise TargetRegistryError(f"{path}: [{name}] is missing '{key}'")
+        if not isinstance(raw[key], kind) or (kind is int and isinstance(raw[key], bool)):
+            raise TargetRegistryError(f"{path}: {name}.{key} has the wrong type ({raw[key]!r})")
+        values[key] = raw[key]
+    cost = raw.get("cost")
+    if not isinstance(cost, dict):
+        raise TargetRegistryError(f"{path}: [{name}.cost] is missing")
+    unknown = set(cost) - {"per_op_overhead_cycles", *DTYPES}
+    if unknown:
+        raise TargetRegistryError(f"{path}: [{name}.cost] has unknown key(s) {sorted(unknown)}")
+    if "per_op_overhead_cycles" not in cost:
+        raise TargetRegistryError(f"{path}: {name}.cost is missing 'per_op_overhead_cycles'")
+    coefficients = {}
+    for dtype in DTYPES:
+        table = cost.get(dtype)
+        if not isinstance(table, dict):
+            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] is missing")
+        unknown = set(table) - set(KINDS)
+        if unknown:
+            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] has unknown key(s) {sorted(unknown)}; allowed: {list(KINDS)}")
+        for kind in KINDS:
+            if kind not in table:
+                raise TargetRegistryError(f"{path}: {name}.cost.{dtype} is missing '{kind}'")
+            coefficients[(dtype, kind)] = _coefficient(path, f"{name}.cost.{dtype}.{kind}", table[kind])
+    return TargetProfile(
+        name=name,
+        idf_target=values["idf_target"],
+        clock_mhz=float(values["clock_mhz"]),
+        sram_bytes=values["sram_bytes"],
+        flash_bytes=values["flash_bytes"],
+        fw_ram_overhead_bytes=values["fw_ram_overhead_bytes"],
+        fw_flash_overhead_bytes=values["fw_flash_overhead_bytes"],
+        cost=CostModel(
+            per_op_overhead_cycles=_coefficient(path, f"{name}.cost.per_op_overhead_cycles", cost["per_op_overhead_cycles"]),
+            coefficients=coefficients,
+        ),
+        memory_source=values.get("memory_source", ""),
+    )
+
+
+def load_targets(path: Path | str = DEFAULT_TARGETS_FILE) -> dict[str, TargetProfile]:
+    """Every target in the file, in file order."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise TargetRegistryError(f"{path}: target registry not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetRegistryError(f"{path}: not valid TOML: {exc}") from None
+    if not raw:
+        raise TargetRegistryError(f"{path}: no target defined")
+    return {name: _target(path, name, table) for name, table in raw.items()}
+
+
+def select_targets(option: str | None, known: Iterable[str]) -> list[str]:
+    """Targets chosen by a --target value: None / auto / all -> all; "a" or "a,b" -> those."""
+    known = list(known)
+    if option is None or option.strip() in ("", "auto", "all"):
+        return known
+    chosen: list[str] = []
+    for item in option.split(","):
+        item = item.strip()
+        if not item:
+            raise UnknownTargetError(f"--target {option!r}: empty target name; known targets: {', '.join(known)}")
+        if item not in known:
+            raise UnknownTargetError(f"unknown target {item!r} (from --target {option!r}); known targets: {', '.join(known)}, or auto / all")
+        if item not in chosen:
+            chosen.append(item)
+    return chosen
+
+
+def _format_coefficient(coefficient: Coefficient) -> str:
+    source = coefficient.source.replace("\\", "\\\\").replace('"', '\\"')
+    value = repr(float(coefficient.value))
+    value = value[:-2] if value.endswith(".0") else value
+    return f'{{ value = {value}, source = "{source}", calibrated = {str(coefficient.calibrated).lower()} }}'
+
+
+def write_coefficients(
+    path: Path | str,
+    target: str,
+    coeffs: Mapping[str, float | Coefficient],
+    *,
+    source: str = "bench calibration",
+) -> None:
+    """Replace coefficients of one target in place, keeping every other line and comment.
+
+    Keys: "per_op_overhead_cycles" or "<dtype>.<kind>" (e.g. "int8.conv"). A bare number
+    becomes Coefficient(value, source, calibrated=True). Each coefficient must sit on one
+    line of its section (the file's own layout); the result is re-validated before the
+    file is atomically replaced.
+    """
+    path = Path(path)
+    lines = path.read_text().splitlines(keepends=True)
+    for key, coefficient in coeffs.items():
+        if not isinstance(coefficient, Coefficient):
+            coefficient = Coefficient(float(coefficient), source, True)
+        if key == "per_op_overhead_cycles":
+            section, name = f"{target}.cost", key
+        else:
+            dtype, _, name = key.partition(".")
+            if dtype not in DTYPES or name not in KINDS:
+                raise TargetRegistryError(f"{path}: cannot write {target}.{key}: key must be per_op_overhead_cycles or <{'|'.join(DTYPES)}>.<{'|'.join(KINDS)}>")
+            section = f"{target}.cost.{dtype}"
+        _replace_line(path, lines, section, name, coefficient)
+    text = "".join(lines)
+    tomllib.loads(text)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        load_targets(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _replace_line(path: Path, lines: list[str], section: str, name: str, coefficient: Coefficient) -> None:
+    header = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+    key_line = re.compile(rf"^(\s*){re.escape(name)}\s*=")
+    current = None
+    for i, line in enumerate(lines):
+        match = header.match(line)
+        if match:
+            current = match.group(1).strip()
+            continue
+        if current == section and key_line.match(line):
+            indent = key_line.match(line).group(1)
+            lines[i] = f"{indent}{name} = {_format_coefficient(coefficient)}\n"
+            return
+    raise TargetRegistryError(f"{path}: no line '{name} = ...' in section [{section}]")

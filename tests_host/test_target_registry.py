@@ -1,0 +1,133 @@
+"""Target registry: the shipped file, selection rules, clear errors, coefficient writes."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from targets.registry import (
+    DEFAULT_TARGETS_FILE,
+    DTYPES,
+    KINDS,
+    Coefficient,
+    TargetRegistryError,
+    UnknownTargetError,
+    load_targets,
+    select_targets,
+    write_coefficients,
+)
+
+pytestmark = pytest.mark.host
+
+IDF_TARGETS = ["esp32", "esp32s3", "esp32c3", "esp32c6"]
+
+
+def test_shipped_registry_has_the_idf_targets_and_an_estimate_only_one():
+    targets = load_targets()
+    assert list(targets) == [*IDF_TARGETS, "stm32f4"]
+    assert [t for t in targets.values() if t.idf_target] == [targets[name] for name in IDF_TARGETS]
+    assert targets["stm32f4"].idf_target is False
+    for target in targets.values():
+        assert target.clock_mhz > 0 and target.sram_bytes > target.fw_ram_overhead_bytes > 0
+        assert target.flash_bytes > target.fw_flash_overhead_bytes > 0
+        assert "approximation" in target.memory_source
+
+
+def test_every_shipped_coefficient_cites_a_source_and_is_uncalibrated():
+    for target in load_targets().values():
+        coefficients = [target.cost.per_op_overhead_cycles] + [target.cost.coefficient(d, k) for d in DTYPES for k in KINDS]
+        for coefficient in coefficients:
+            assert coefficient.source.startswith(("estimate: ", "fitted to ")), coefficient
+            assert coefficient.calibrated is False and coefficient.value > 0
+
+
+def test_riscv_targets_without_fpu_charge_float_far_above_int8():
+    targets = load_targets()
+    for name in ("esp32c3", "esp32c6"):
+        cost = targets[name].cost
+        assert cost.coefficient("float32", "conv").value > 10 * cost.coefficient("int8", "conv").value
+        assert "FPU" in cost.coefficient("float32", "conv").source
+    esp32 = targets["esp32"].cost
+    assert esp32.coefficient("float32", "conv").value < targets["esp32c3"].cost.coefficient("float32", "conv").value
+
+
+@pytest.mark.parametrize("option", [None, "auto", "all", " all "])
+def test_auto_and_all_select_every_target(option):
+    assert select_targets(option, IDF_TARGETS) == IDF_TARGETS
+
+
+def test_one_name_or_a_comma_list_selects_those_in_given_order():
+    assert select_targets("esp32s3", IDF_TARGETS) == ["esp32s3"]
+    assert select_targets("esp32c3, esp32", IDF_TARGETS) == ["esp32c3", "esp32"]
+    assert select_targets("esp32,esp32", IDF_TARGETS) == ["esp32"]
+
+
+@pytest.mark.parametrize("option", ["esp8266", "esp32,esp32h2", "esp32,,esp32s3"])
+def test_unknown_target_is_a_usage_error_listing_known_ones(option):
+    with pytest.raises(UnknownTargetError, match="known targets: esp32, esp32s3, esp32c3, esp32c6") as info:
+        select_targets(option, IDF_TARGETS)
+    assert isinstance(info.value, pytest.UsageError)
+
+
+def _copy_registry(tmp_path):
+    path = tmp_path / "targets.toml"
+    shutil.copy(DEFAULT_TARGETS_FILE, path)
+    return path
+
+
+def test_missing_key_is_named_with_the_file(tmp_path):
+    path = _copy_registry(tmp_path)
+    path.write_text(path.read_text().replace("clock_mhz = 160\n", "", 1))
+    with pytest.raises(TargetRegistryError, match=rf"{path}: \[esp32c3\] is missing 'clock_mhz'"):
+        load_targets(path)
+
+
+def test_unknown_key_is_named_with_the_file(tmp_path):
+    path = _copy_registry(tmp_path)
+    path.write_text(path.read_text().replace("[esp32s3.cost.int8]\n", "[esp32s3.cost.int8]\nsoftmax = { value = 1, source = \"x\" }\n"))
+    with pytest.raises(TargetRegistryError, match=rf"{path}: \[esp32s3.cost.int8\] has unknown key\(s\) \['softmax'\]"):
+        load_targets(path)
+
+
+def test_coefficient_without_source_is_refused(tmp_path):
+    path = tmp_path / "t.toml"
+    text = DEFAULT_TARGETS_FILE.read_text()
+    start = text.index("[esp32.cost.int8]")
+    line_end = text.index("\n", text.index("conv = ", start))
+    path.write_text(text[:start] + "[esp32.cost.int8]\nconv = { value = 2.6 }" + text[line_end:])
+    with pytest.raises(TargetRegistryError, match=r"esp32.cost.int8.conv is missing 'source'"):
+        load_targets(path)
+
+
+def test_missing_file_and_bad_toml_name_the_file(tmp_path):
+    with pytest.raises(TargetRegistryError, match="nope.toml: target registry not found"):
+        load_targets(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[esp32\n")
+    with pytest.raises(TargetRegistryError, match="bad.toml: not valid TOML"):
+        load_targets(bad)
+
+
+def test_write_coefficients_updates_values_and_keeps_comments(tmp_path):
+    path = _copy_registry(tmp_path)
+    before = path.read_text()
+    write_coefficients(path, "esp32", {"int8.conv": 2.25, "per_op_overhead_cycles": 1800}, source="bench 2026-01 esp32 devkit")
+    write_coefficients(path, "esp32s3", {"float32.per_element": Coefficient(7.5, "hand-set", False)})
+    targets = load_targets(path)
+    assert targets["esp32"].cost.coefficient("int8", "conv") == Coefficient(2.25, "bench 2026-01 esp32 devkit", True)
+    assert targets["esp32"].cost.per_op_overhead_cycles == Coefficient(1800.0, "bench 2026-01 esp32 devkit", True)
+    assert targets["esp32s3"].cost.coefficient("float32", "per_element") == Coefficient(7.5, "hand-set", False)
+    assert targets["esp32c3"] == load_targets()["esp32c3"]
+    after = path.read_text()
+    comments = [line for line in before.splitlines() if line.startswith("#")]
+    assert comments and comments == [line for line in after.splitlines() if line.startswith("#")]
+    assert len(after.splitlines()) == len(before.splitlines())
+
+
+def test_write_coefficients_refuses_unknown_keys(tmp_path):
+    path = _copy_registry(tmp_path)
+    with pytest.raises(TargetRegistryError, match="int8.softmax"):
+        write_coefficients(path, "esp32", {"int8.softmax": 1.0})
+    with pytest.raises(TargetRegistryError, match=r"no line 'conv = \.\.\.' in section \[esp8266.cost.int8\]"):
+        write_coefficients(path, "esp8266", {"int8.conv": 1.0})
+    assert path.read_text() == DEFAULT_TARGETS_FILE.read_text()
