@@ -10,10 +10,13 @@ the baseline, only from a complete run.
 """
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from .baseline import (BASELINE_METRICS, BaselineError, compare, format_comparison_table, load_baseline,
                        parse_tolerances, run_meta, write_baseline, write_obtained)
@@ -27,6 +30,7 @@ REPORT_DIR = ROOT / "reports" / "latest"
 BASELINE = ROOT / "reports" / "baseline.json"
 BUDGETS = ROOT / "budgets.toml"
 SESSION = pytest.StashKey["GateSession"]()
+RUN_ID_ENV = "TINYML_HARNESS_RUN_ID"  # set by the controller, inherited by xdist workers
 METRICS = ("accuracy", "accuracy_drop_pp", "model_bytes", "gzip_bytes", "arena_bytes", "macs",
            "latency_us", "latency_est_us", "max_lsb_diff", "flash_bytes")
 
@@ -86,7 +90,19 @@ class GateSession:
     def meta(self, dataset_fingerprint: str | None) -> dict:
         return run_meta(dataset_fingerprint, repo_dir=ROOT)
 
+    def _ensure_run_started(self, record: ResultRecord) -> None:
+        """Archive the previous run's results only when this run has a first result, so a
+        run of unit tests alone leaves the last report in place. Once per run, across
+        xdist workers (the run id comes from the controller)."""
+        run_id = os.environ[RUN_ID_ENV]
+        REPORT_DIR.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(REPORT_DIR / ".run.lock")):
+            if (self.store.read_meta() or {}).get("run_id") != run_id:
+                meta = self.meta(record.extra.get("dataset_fingerprint"))
+                self.store.start_run(meta={"run_id": run_id, **meta})
+
     def submit(self, record: ResultRecord) -> Gate:
+        self._ensure_run_started(record)
         self.store.append(record)
         self.submitted += 1
         problems: list[str] = []
@@ -131,9 +147,9 @@ def _message(record: ResultRecord, problems: list[str], old: dict | None) -> str
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("update_baseline") and not config.getoption("baseline_reason"):
         raise pytest.UsageError("--update-baseline needs --baseline-reason \"why the figures change\"")
-    config.stash[SESSION] = GateSession(config)
     if not _is_worker(config):
-        config.stash[SESSION].store.start_run()
+        os.environ[RUN_ID_ENV] = uuid.uuid4().hex
+    config.stash[SESSION] = GateSession(config)
 
 
 @pytest.hookimpl(trylast=True)
@@ -190,9 +206,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _is_worker(config) or SESSION not in config.stash:
         return
     gate = config.stash[SESSION]
+    if (gate.store.read_meta() or {}).get("run_id") != os.environ.get(RUN_ID_ENV):
+        return  # no result in this run: the last report stays as it was
     records = gate.store.read()
-    if not records:
-        return
     fingerprints = {r.extra.get("dataset_fingerprint") for r in records} - {None}
     meta = gate.meta(fingerprints.pop() if len(fingerprints) == 1 else None)
     paths = build_report(records, REPORT_DIR, gate.baseline_path, gate.budgets_path,
