@@ -13,7 +13,6 @@ import pytest
 from .pipeline import BuildConfig, BuildSession, PreparedData, BuiltVariant, build_variants, write_builds_csv
 from .variants import RECIPES
 
-REPORT_DIR = Path(__file__).resolve().parent.parent / "reports" / "latest"
 BUILD_SESSION = pytest.StashKey[BuildSession]()
 
 
@@ -93,7 +92,7 @@ def build_session(pytestconfig: pytest.Config) -> BuildSession:
     """Every selected variant, built or fetched from the cache; builds.csv written."""
     if BUILD_SESSION not in pytestconfig.stash:
         session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig))
-        write_builds_csv(session, REPORT_DIR / "builds.csv")
+        write_builds_csv(session, pytestconfig.getoption("report_dir") / "builds.csv")
         pytestconfig.stash[BUILD_SESSION] = session
     return pytestconfig.stash[BUILD_SESSION]
 

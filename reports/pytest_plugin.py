@@ -46,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-baseline", action="store_true", default=False,
                     help="rewrite reports/baseline.json from this run (only a complete run; needs --baseline-reason)")
     group.addoption("--baseline-reason", default=None, help="why the baseline changes (recorded and reviewed)")
+    group.addoption("--report-dir", type=Path, default=REPORT_DIR,
+                    help="where results.jsonl, results.csv, summary.md and plots go (default: reports/latest)")
     group.addoption("--budgets", type=Path, default=BUDGETS, help="budgets file (default: budgets.toml)")
     group.addoption("--baseline", type=Path, default=BASELINE, help="baseline file (default: reports/baseline.json)")
     group.addoption("--tolerance", action="append", default=[],
@@ -64,7 +66,8 @@ class GateSession:
         from targets.pytest_plugin import external_models, target_registry
 
         self.config = config
-        self.store = ResultsStore(REPORT_DIR)
+        self.report_dir: Path = config.getoption("report_dir")
+        self.store = ResultsStore(self.report_dir)
         self.known_variants = list(RECIPES) + [m.name for m in external_models(config)]
         self.known_targets = list(target_registry(config))
         self.budgets_path: Path = config.getoption("budgets")
@@ -95,8 +98,8 @@ class GateSession:
         run of unit tests alone leaves the last report in place. Once per run, across
         xdist workers (the run id comes from the controller)."""
         run_id = os.environ[RUN_ID_ENV]
-        REPORT_DIR.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(REPORT_DIR / ".run.lock")):
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.report_dir / ".run.lock")):
             if (self.store.read_meta() or {}).get("run_id") != run_id:
                 meta = self.meta(record.extra.get("dataset_fingerprint"))
                 self.store.start_run(meta={"run_id": run_id, **meta})
@@ -211,7 +214,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     records = gate.store.read()
     fingerprints = {r.extra.get("dataset_fingerprint") for r in records} - {None}
     meta = gate.meta(fingerprints.pop() if len(fingerprints) == 1 else None)
-    paths = build_report(records, REPORT_DIR, gate.baseline_path, gate.budgets_path,
+    paths = build_report(records, gate.report_dir, gate.baseline_path, gate.budgets_path,
                          known_variants=gate.known_variants, known_targets=gate.known_targets,
                          current_meta=meta, tolerances=gate.tolerances)
     lines = [f"report: {paths.summary} (results: {paths.csv})"]

@@ -1,0 +1,83 @@
+"""The host gate as a user runs it (a nested pytest): bad inputs fail alone, the rest is
+measured and reported; budgets, regressions and baseline updates gate the run."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests_host import tiny_models
+
+ROOT = Path(__file__).resolve().parent.parent
+GATE = "tests_host/test_host_gate.py"
+
+
+def run_gate(tmp_path: Path, *args: str) -> tuple[int, dict[str, str], str]:
+    """Run the gate on esp32 for float32 + ptq_int8 (plus args); return exit code, outcome per id, output."""
+    command = [sys.executable, "-m", "pytest", GATE, "-m", "host", "-p", "no:cacheprovider", "-rA", "--target", "esp32",
+               "--variants", "ptq_int8", "--report-dir", str(tmp_path / "report"),
+               "--baseline", str(tmp_path / "baseline.json"), *args]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    outcomes = dict((m.group(2), m.group(1)) for m in re.finditer(r"^(PASSED|FAILED|ERROR) \S+\[([^\]]+)\]", proc.stdout, re.M))
+    return proc.returncode, outcomes, proc.stdout + proc.stderr
+
+
+def records(tmp_path: Path) -> dict[str, dict]:
+    lines = (tmp_path / "report" / "results.jsonl").read_text().splitlines()
+    return {f"{r['variant']}-{r['target']}": r for r in map(json.loads, filter(None, lines))}
+
+
+@pytest.fixture(scope="module")
+def warm(built_variants):
+    """Build in this process first, so nested runs find everything in the cache."""
+    return built_variants
+
+
+def test_bad_models_fail_alone_and_everything_else_is_measured(tmp_path, warm):
+    models = {"truncated": tiny_models.truncated(warm["ptq_int8"].tflite_bytes),
+              "random": tiny_models.random_bytes(), "not_a_model": tiny_models.flatbuffer_not_a_model(),
+              "mine": warm["ptq_int8"].tflite_bytes}
+    args = []
+    for name, data in models.items():
+        (tmp_path / f"{name}.tflite").write_bytes(data)
+        args += ["--model", str(tmp_path / f"{name}.tflite")]
+    code, outcomes, output = run_gate(tmp_path, *args)
+    assert code == 1, output[-3000:]
+    assert outcomes == {"float32-esp32": "PASSED", "ptq_int8-esp32": "PASSED", "mine-esp32": "PASSED",
+                        "truncated-esp32": "FAILED", "random-esp32": "FAILED", "not_a_model-esp32": "FAILED"}, output[-3000:]
+    assert re.search(r"truncated on esp32 \(host-tflm\).*\n.*not measured: truncated", output)
+    saved = records(tmp_path)
+    assert set(saved) == set(outcomes)  # the failures are recorded too, with their error
+    assert all(saved[k]["error"] for k in ("truncated-esp32", "random-esp32", "not_a_model-esp32"))
+    assert saved["mine-esp32"]["accuracy"] == saved["ptq_int8-esp32"]["accuracy"]  # same bytes, same figures
+    assert saved["mine-esp32"]["arena_bytes"] == saved["ptq_int8-esp32"]["arena_bytes"] > 0
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "ptq_int8" in summary and "truncated" in summary
+
+
+def test_budgets_file_with_unknown_names_fails_every_item_but_measures(tmp_path, warm):
+    (tmp_path / "budgets.toml").write_text('[budget.ptq_int9."*"]\nmax_arena_bytes = 1\n'
+                                           '[budget.float32.esp99]\nmax_arena_bytes = 1\n[defaults]\nmax_arena_kb = 1\n')
+    code, outcomes, output = run_gate(tmp_path, "--budgets", str(tmp_path / "budgets.toml"))
+    assert code == 1 and set(outcomes.values()) == {"FAILED"}
+    assert "budgets not checked" in output and "budgets.toml" in output
+    assert all(r["arena_bytes"] for r in records(tmp_path).values())
+
+
+def test_a_worse_arena_than_the_baseline_is_a_regression_with_numbers(tmp_path, warm):
+    code, _, output = run_gate(tmp_path, "--update-baseline", "--baseline-reason", "test")
+    assert code == 1 and "baseline NOT updated" in output and "filtered" in output  # --variants: not complete
+    measured = records(tmp_path)["ptq_int8-esp32"]
+    baseline = {"meta": {"reason": "test"}, "results": [
+        {"variant": "ptq_int8", "target": "esp32", "source": "host-tflm", "arena_bytes": measured["arena_bytes"] - 64,
+         "model_bytes": measured["model_bytes"]}]}
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    code, outcomes, output = run_gate(tmp_path)
+    assert code == 1 and outcomes["ptq_int8-esp32"] == "FAILED" and outcomes["float32-esp32"] == "PASSED"
+    old, new = measured["arena_bytes"] - 64, measured["arena_bytes"]
+    assert f"regression: arena_bytes {old:,} -> {new:,}" in output, output[-3000:]
+    assert (tmp_path / "baseline.obtained.json").exists()
