@@ -1,0 +1,62 @@
+"""Host measurements: per-model errors stay with their model; records carry what was measured."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from targets.host_measure import HostMeasurements
+from targets.registry import load_targets
+from tests_host import tiny_models
+
+
+@dataclass
+class Model:
+    name: str
+    tflite_bytes: bytes
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return rng.random((40, 50, 3), dtype=np.float32), rng.integers(0, 3, 40)
+
+
+def test_float_model_where_int8_is_required_is_an_error_for_that_model(data):
+    measurements = HostMeasurements(*data, dataset_is_explicit=False)
+    measured = measurements.measure(Model("float_in_disguise", tiny_models.gesture_cnn("float32")), int8_required=True)
+    assert measured.error and "float_in_disguise" in measured.error and "int8 model is required" in measured.error
+    fine = measurements.measure(Model("int8", tiny_models.gesture_cnn("int8")), int8_required=True)
+    assert fine.error is None and fine.evaluation is not None and fine.arena_bytes > 0
+
+
+def test_external_model_with_mismatched_dataset_is_a_clear_error(data):
+    x, y = data
+    model = Model("mine", tiny_models.gesture_cnn("int8"))
+    explicit = HostMeasurements(x[:, :20, :], y, dataset_is_explicit=True).measure(model, is_external=True)
+    assert explicit.error and "mine" in explicit.error and "does not match" in explicit.error
+    implicit = HostMeasurements(x[:, :20, :], y, dataset_is_explicit=False).measure(model, is_external=True)
+    assert implicit.error is None and implicit.evaluation is None  # sized and arena-measured, accuracy skipped
+    assert implicit.arena_bytes > 0 and "accuracy not measured" in implicit.notes[0]
+
+
+def test_op_the_firmware_lacks_is_a_problem_named_in_the_record(data):
+    measurements = HostMeasurements(*data, dataset_is_explicit=False)
+    measured = measurements.measure(Model("tanh_model", tiny_models.tanh_dense("int8")), is_external=True)
+    record = measurements.record(measured, None, load_targets()["esp32"])
+    assert any("TANH" in p for p in record.extra["problems"])
+
+
+def test_record_has_drop_and_flips_versus_the_reference(data):
+    x, y = data
+    measurements = HostMeasurements(x, y, dataset_is_explicit=False)
+    reference = measurements.measure(Model("float32", tiny_models.gesture_cnn("float32")))
+    measured = measurements.measure(Model("int8", tiny_models.gesture_cnn("int8")))
+    record = measurements.record(measured, reference, load_targets()["esp32s3"])
+    assert record.target == "esp32s3" and record.source == "host-tflm"
+    assert record.accuracy_drop_pp == pytest.approx(reference.evaluation.accuracy - measured.evaluation.accuracy, abs=1e-3)
+    flips = np.flatnonzero((reference.evaluation.predictions == y) != (measured.evaluation.predictions == y))
+    assert record.flipped_samples == flips.tolist() and record.test_samples == 40
+    assert record.latency_est_us > 0 and "estimate" in record.extra["latency_est_label"]
+    assert record.fits is True and record.macs == 53_632
