@@ -1,0 +1,523 @@
+#include "device.h"
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "base64.h"
+#include "bench_stats.h"
+
+namespace tmh {
+namespace {
+
+constexpr size_t kMaxArgs = 3;
+
+// Strict unsigned decimal: digits only, fits in 32 bits.
+bool parse_u32(const char* s, uint32_t* out) {
+  if (*s == 0) return false;
+  uint64_t v = 0;
+  for (const char* p = s; *p; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(*p - '0');
+    if (v > 0xFFFFFFFFull) return false;
+  }
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+// Exactly 8 hex digits (either case).
+bool parse_crc(const char* s, uint32_t* out) {
+  if (std::strlen(s) != 8) return false;
+  uint32_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    const char c = s[i];
+    uint32_t d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return false;
+    v = (v << 4) | d;
+  }
+  *out = v;
+  return true;
+}
+
+bool printable_ascii(const char* s, size_t len) {
+  for (size_t i = 0; i < len; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c > 0x7E) return false;
+  }
+  return true;
+}
+
+struct CommandSpec {
+  const char* name;
+  size_t nargs;
+};
+
+constexpr CommandSpec kCommands[] = {
+    {"identify", 0}, {"upload_begin", 2}, {"upload_chunk", 2}, {"upload_end", 0},
+    {"set_input", 1}, {"invoke", 0},      {"infer", 2},        {"bench", 2},
+    {"profile", 0},  {"reset", 0},
+};
+
+}  // namespace
+
+Device::Device(Port& port, Engine& engine, const DeviceConfig& config)
+    : port_(port),
+      engine_(engine),
+      config_(config),
+      reader_(config.line_max),
+      upload_(config.model_buffer, config.max_model_bytes, config.chunk_max) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(port.random32()));
+  nonce_ = buf;
+}
+
+void Device::boot() {
+  engine_.unload();
+  if (config_.embedded_model != nullptr && config_.embedded_model_bytes > 0) {
+    JsonWriter w;
+    const Error e = load_model(config_.embedded_model, config_.embedded_model_bytes, w);
+    w.key("ok").boolean(e == Error::kOk);
+    embedded_result_ = w.finish();
+  }
+  JsonWriter w;
+  write_banner_fields(w, "boot");
+  reply(w);
+}
+
+size_t Device::feed(const uint8_t* data, size_t len) {
+  for (size_t i = 0; i < len; ++i) {
+    if (restart_requested_) return i;
+    switch (reader_.feed(data[i])) {
+      case LineReader::Event::kNone:
+        break;
+      case LineReader::Event::kLine:
+        handle_line(reader_.line(), reader_.line_len());
+        break;
+      case LineReader::Event::kOverflow: {
+        char msg[64];
+        std::snprintf(msg, sizeof msg, "line longer than line_max=%u",
+                      static_cast<unsigned>(reader_.line_max()));
+        JsonWriter extra;
+        extra.key("line_max").u64(reader_.line_max());
+        reply_error("?", Error::kLine, msg, &extra);
+        break;
+      }
+    }
+  }
+  return len;
+}
+
+bool Device::poll(uint32_t timeout_ms) {
+  uint8_t buf[256];
+  const int n = port_.read(buf, sizeof buf, timeout_ms);
+  if (n < 0) return false;
+  feed(buf, static_cast<size_t>(n));
+  return !restart_requested_;
+}
+
+void Device::reply(JsonWriter& w) {
+  std::string line = kReplyPrefix;
+  line += w.finish();
+  line.push_back('\n');
+  port_.write(line.data(), line.size());
+}
+
+void Device::reply_error(const char* cmd, Error code, const char* msg, JsonWriter* extra) {
+  // Extra fields are built by the caller in their own writer and spliced in here, so
+  // ok/cmd/code/msg always come first (a person reading a monitor sees them first).
+  JsonWriter w;
+  w.key("ok").boolean(false).key("cmd").str(cmd).key("code").str(error_name(code));
+  w.key("msg").str(msg);
+  if (extra != nullptr) w.merge(extra->finish());
+  reply(w);
+}
+
+void Device::handle_line(const char* line, size_t len) {
+  if (!printable_ascii(line, len)) {
+    reply_error("?", Error::kParse, "line has bytes that are not printable ASCII");
+    return;
+  }
+  if (len == 0) {
+    reply_error("?", Error::kParse, "empty line");
+    return;
+  }
+  // Tokenize in a copy: words separated by single spaces, no empty words.
+  std::string text(line, len);
+  const char* words[kMaxArgs + 2] = {};
+  size_t nwords = 0;
+  bool bad_spacing = false;
+  char* p = &text[0];
+  while (true) {
+    char* space = std::strchr(p, ' ');
+    if (space != nullptr) *space = 0;
+    if (*p == 0) bad_spacing = true;
+    if (nwords < kMaxArgs + 2) words[nwords] = p;
+    ++nwords;
+    if (space == nullptr) break;
+    p = space + 1;
+  }
+  const CommandSpec* spec = nullptr;
+  for (const CommandSpec& c : kCommands) {
+    if (std::strcmp(words[0], c.name) == 0) spec = &c;
+  }
+  if (spec == nullptr) {
+    reply_error("?", Error::kParse, "unknown command");
+    return;
+  }
+  if (bad_spacing) {
+    reply_error(spec->name, Error::kParse, "words must be separated by single spaces");
+    return;
+  }
+  if (nwords - 1 != spec->nargs) {
+    char msg[64];
+    std::snprintf(msg, sizeof msg, "expected %u argument(s), got %u",
+                  static_cast<unsigned>(spec->nargs), static_cast<unsigned>(nwords - 1));
+    reply_error(spec->name, Error::kParse, msg);
+    return;
+  }
+  const char* const* args = words + 1;
+  const std::string name = spec->name;
+  if (name == "identify") cmd_identify();
+  else if (name == "upload_begin") cmd_upload_begin(args);
+  else if (name == "upload_chunk") cmd_upload_chunk(args);
+  else if (name == "upload_end") cmd_upload_end();
+  else if (name == "set_input") cmd_set_input(args);
+  else if (name == "invoke") cmd_invoke("invoke", false, 0);
+  else if (name == "infer") cmd_infer(args);
+  else if (name == "bench") cmd_bench(args);
+  else if (name == "profile") cmd_profile();
+  else if (name == "reset") cmd_reset();
+}
+
+void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
+  w.key("ok").boolean(true).key("cmd").str(cmd);
+  w.key("proto").i64(kProtocolVersion);
+  w.key("fw").str(config_.fw_version);
+  w.key("target").str(config_.target);
+  w.key("clock_mhz").i64(config_.clock_mhz);
+  w.key("arena_capacity").u64(engine_.arena_capacity());
+  w.key("max_model_bytes").u64(config_.max_model_bytes);
+  w.key("line_max").u64(config_.line_max);
+  w.key("chunk_max").u64(config_.chunk_max);
+  w.key("free_heap").u64(port_.free_heap());
+  w.key("min_free_heap").u64(port_.min_free_heap());
+  w.key("nonce").str(nonce_);
+  w.key("engine").str(engine_.name());
+  w.key("esp_nn").boolean(engine_.esp_nn());
+  w.key("ops").begin_array();
+  for (const std::string& op : engine_.ops()) w.str(op);
+  w.end_array();
+  w.key("model_loaded").boolean(engine_.loaded());
+  w.key("model_bytes").u64(engine_.loaded() ? model_bytes_ : 0);
+  if (!embedded_result_.empty()) w.key("embedded_model").raw(embedded_result_);
+}
+
+void Device::write_tensor(JsonWriter& w, const char* key, const TensorInfo& t) {
+  w.key(key).begin_object();
+  w.key("type").str(t.type);
+  w.key("shape").begin_array();
+  for (int d : t.shape) w.i64(d);
+  w.end_array();
+  w.key("bytes").u64(t.bytes);
+  w.key("scale").num(t.scale);
+  w.key("zero_point").i64(t.zero_point);
+  w.end_object();
+}
+
+void Device::cmd_identify() {
+  JsonWriter w;
+  write_banner_fields(w, "identify");
+  reply(w);
+}
+
+void Device::cmd_upload_begin(const char* const* args) {
+  uint32_t size = 0, crc = 0;
+  if (!parse_u32(args[0], &size)) {
+    reply_error("upload_begin", Error::kParse, "size is not a decimal number");
+    return;
+  }
+  if (!parse_crc(args[1], &crc)) {
+    reply_error("upload_begin", Error::kParse, "crc32 must be 8 hex digits");
+    return;
+  }
+  // A new upload replaces whatever was there, even if it is then refused.
+  engine_.unload();
+  model_bytes_ = 0;
+  const Error e = upload_.begin(size, crc);
+  if (e == Error::kTooLarge) {
+    char msg[80];
+    std::snprintf(msg, sizeof msg, "size %u above max_model_bytes %u",
+                  static_cast<unsigned>(size), static_cast<unsigned>(config_.max_model_bytes));
+    JsonWriter extra;
+    extra.key("max_model_bytes").u64(config_.max_model_bytes);
+    reply_error("upload_begin", e, msg, &extra);
+    return;
+  }
+  if (e != Error::kOk) {
+    reply_error("upload_begin", e, "size must be at least 1");
+    return;
+  }
+  JsonWriter w;
+  w.key("ok").boolean(true).key("cmd").str("upload_begin");
+  w.key("size").u64(size).key("chunk_max").u64(config_.chunk_max);
+  reply(w);
+}
+
+void Device::cmd_upload_chunk(const char* const* args) {
+  uint32_t seq = 0;
+  if (!parse_u32(args[0], &seq)) {
+    reply_error("upload_chunk", Error::kParse, "seq is not a decimal number");
+    return;
+  }
+  const Error e = upload_.chunk(seq, args[1], std::strlen(args[1]));
+  JsonWriter extra;
+  extra.key("seq").u64(seq);
+  switch (e) {
+    case Error::kOk: {
+      JsonWriter w;
+      w.key("ok").boolean(true).key("cmd").str("upload_chunk");
+      w.key("seq").u64(seq).key("received").u64(upload_.received());
+      reply(w);
+      return;
+    }
+    case Error::kState:
+      reply_error("upload_chunk", e, "no upload in progress (upload_begin first)", &extra);
+      return;
+    case Error::kSeq: {
+      char msg[64];
+      std::snprintf(msg, sizeof msg, "expected seq %u", static_cast<unsigned>(upload_.expected()));
+      extra.key("expected").u64(upload_.expected());
+      reply_error("upload_chunk", e, msg, &extra);
+      return;
+    }
+    case Error::kBase64:
+      reply_error("upload_chunk", e, "payload is not valid base64", &extra);
+      return;
+    default: {
+      char msg[96];
+      std::snprintf(msg, sizeof msg, "chunk above chunk_max %u or past the announced size %u",
+                    static_cast<unsigned>(config_.chunk_max),
+                    static_cast<unsigned>(upload_.size()));
+      reply_error("upload_chunk", e, msg, &extra);
+      return;
+    }
+  }
+}
+
+Error Device::load_model(const uint8_t* model, size_t size, JsonWriter& w) {
+  EngineResult r = engine_.verify(model, size);
+  size_t arena_used = 0;
+  if (r.code == Error::kOk) r = engine_.load(model, size, &arena_used);
+  if (r.code != Error::kOk) {
+    engine_.unload();
+    model_bytes_ = 0;
+    w.key("code").str(error_name(r.code)).key("msg").str(r.detail);
+    if (r.code == Error::kOp) w.key("op").str(r.detail);
+    if (r.code == Error::kAlloc) w.key("arena_capacity").u64(engine_.arena_capacity());
+    return r.code;
+  }
+  model_bytes_ = size;
+  w.key("model_bytes").u64(size);
+  w.key("arena_used_bytes").u64(arena_used);
+  w.key("free_heap").u64(port_.free_heap());
+  write_tensor(w, "input", engine_.input_info());
+  write_tensor(w, "output", engine_.output_info());
+  return Error::kOk;
+}
+
+void Device::cmd_upload_end() {
+  const Error e = upload_.finish();
+  if (e == Error::kState) {
+    reply_error("upload_end", e, "no upload in progress (upload_begin first)");
+    return;
+  }
+  if (e == Error::kSize) {
+    char msg[80];
+    std::snprintf(msg, sizeof msg, "received %u of %u bytes",
+                  static_cast<unsigned>(upload_.received()), static_cast<unsigned>(upload_.size()));
+    JsonWriter extra;
+    extra.key("received").u64(upload_.received()).key("expected").u64(upload_.expected());
+    reply_error("upload_end", e, msg, &extra);
+    return;
+  }
+  if (e == Error::kCrc) {
+    char msg[64];
+    std::snprintf(msg, sizeof msg, "crc32 of received bytes is %08x, announced %08x",
+                  static_cast<unsigned>(upload_.crc_received()),
+                  static_cast<unsigned>(upload_.crc()));
+    reply_error("upload_end", e, msg);
+    return;
+  }
+  JsonWriter w;
+  w.key("ok").boolean(true).key("cmd").str("upload_end");
+  JsonWriter body;
+  const Error le = load_model(upload_.data(), upload_.size(), body);
+  if (le != Error::kOk) {
+    // load_model wrote code/msg/...; put ok/cmd first, like every other error.
+    JsonWriter err;
+    err.key("ok").boolean(false).key("cmd").str("upload_end");
+    err.merge(body.finish());
+    reply(err);
+    return;
+  }
+  w.merge(body.finish());
+  reply(w);
+}
+
+bool Device::write_input(const char* cmd, const char* b64) {
+  if (!engine_.loaded()) {
+    reply_error(cmd, Error::kState, "no model loaded");
+    return false;
+  }
+  const size_t len = std::strlen(b64);
+  size_t n = 0;
+  if (!base64_decoded_length(b64, len, &n)) {
+    reply_error(cmd, Error::kBase64, "payload is not valid base64");
+    return false;
+  }
+  const size_t want = engine_.input_info().bytes;
+  if (n != want) {
+    char msg[80];
+    std::snprintf(msg, sizeof msg, "input is %u bytes, tensor takes %u",
+                  static_cast<unsigned>(n), static_cast<unsigned>(want));
+    JsonWriter extra;
+    extra.key("bytes").u64(n).key("expected").u64(want);
+    reply_error(cmd, Error::kInput, msg, &extra);
+    return false;
+  }
+  size_t written = 0;
+  base64_decode(b64, len, engine_.input_data(), want, &written);
+  return true;
+}
+
+void Device::cmd_set_input(const char* const* args) {
+  if (!write_input("set_input", args[0])) return;
+  JsonWriter w;
+  w.key("ok").boolean(true).key("cmd").str("set_input");
+  w.key("bytes").u64(engine_.input_info().bytes);
+  reply(w);
+}
+
+void Device::cmd_invoke(const char* cmd, bool has_idx, uint32_t idx) {
+  if (!engine_.loaded()) {
+    reply_error(cmd, Error::kState, "no model loaded");
+    return;
+  }
+  const int64_t t0 = port_.micros();
+  const uint32_t c0 = port_.cycles();
+  const bool ok = engine_.invoke();
+  const uint32_t c1 = port_.cycles();
+  const int64_t t1 = port_.micros();
+  if (!ok) {
+    reply_error(cmd, Error::kInvoke, "engine invoke failed");
+    return;
+  }
+  JsonWriter w;
+  w.key("ok").boolean(true).key("cmd").str(cmd);
+  if (has_idx) w.key("idx").u64(idx);
+  std::string out;
+  base64_encode_append(engine_.output_data(), engine_.output_info().bytes, &out);
+  w.key("output").str(out);
+  w.key("us").i64(t1 - t0).key("cycles").u64(c1 - c0);
+  reply(w);
+}
+
+void Device::cmd_infer(const char* const* args) {
+  uint32_t idx = 0;
+  if (!parse_u32(args[0], &idx)) {
+    reply_error("infer", Error::kParse, "idx is not a decimal number");
+    return;
+  }
+  if (!write_input("infer", args[1])) return;
+  cmd_invoke("infer", true, idx);
+}
+
+void Device::cmd_bench(const char* const* args) {
+  uint32_t runs = 0, warmup = 0;
+  if (!parse_u32(args[0], &runs) || !parse_u32(args[1], &warmup)) {
+    reply_error("bench", Error::kParse, "runs and warmup must be decimal numbers");
+    return;
+  }
+  if (runs < 1 || runs > kBenchMaxRuns || warmup > kBenchMaxWarmup) {
+    reply_error("bench", Error::kRange, "runs must be 1..10000 and warmup 0..1000");
+    return;
+  }
+  if (!engine_.loaded()) {
+    reply_error("bench", Error::kState, "no model loaded");
+    return;
+  }
+  // The median needs every sample: 8 bytes per run, asked for only now, freed after.
+  std::unique_ptr<uint32_t[]> us(new (std::nothrow) uint32_t[runs]);
+  std::unique_ptr<uint32_t[]> cycles(new (std::nothrow) uint32_t[runs]);
+  if (!us || !cycles) {
+    reply_error("bench", Error::kAlloc, "not enough heap for the run samples; use fewer runs");
+    return;
+  }
+  for (uint32_t i = 0; i < warmup; ++i) {
+    if (!engine_.invoke()) {
+      reply_error("bench", Error::kInvoke, "engine invoke failed during warm-up");
+      return;
+    }
+  }
+  for (uint32_t i = 0; i < runs; ++i) {
+    const int64_t t0 = port_.micros();
+    const uint32_t c0 = port_.cycles();
+    const bool ok = engine_.invoke();
+    const uint32_t c1 = port_.cycles();
+    const int64_t t1 = port_.micros();
+    if (!ok) {
+      reply_error("bench", Error::kInvoke, "engine invoke failed");
+      return;
+    }
+    us[i] = static_cast<uint32_t>(t1 - t0);
+    cycles[i] = c1 - c0;
+  }
+  const Stats su = compute_stats(us.get(), runs);
+  const Stats sc = compute_stats(cycles.get(), runs);
+  JsonWriter w;
+  w.key("ok").boolean(true).key("cmd").str("bench");
+  w.key("runs").u64(runs).key("warmup").u64(warmup);
+  w.key("mean_us").num(su.mean).key("min_us").num(su.min).key("max_us").num(su.max);
+  w.key("std_us").num(su.std).key("median_us").num(su.median);
+  w.key("mean_cycles").num(sc.mean).key("min_cycles").num(sc.min);
+  w.key("max_cycles").num(sc.max).key("std_cycles").num(sc.std);
+  w.key("median_cycles").num(sc.median);
+  reply(w);
+}
+
+void Device::cmd_profile() {
+  if (!engine_.loaded()) {
+    reply_error("profile", Error::kState, "no model loaded");
+    return;
+  }
+  std::vector<OpTiming> ops;
+  if (!engine_.profile(&ops)) {
+    reply_error("profile", Error::kInvoke, "engine invoke failed");
+    return;
+  }
+  JsonWriter w;
+  w.key("ok").boolean(true).key("cmd").str("profile");
+  w.key("ops").begin_array();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    w.begin_object();
+    w.key("index").u64(i).key("op").str(ops[i].op);
+    w.key("us").u64(ops[i].us).key("cycles").u64(ops[i].cycles);
+    w.end_object();
+  }
+  w.end_array();
+  reply(w);
+}
+
+void Device::cmd_reset() {
+  JsonWriter w;
+  w.key("ok").boolean(true).key("cmd").str("reset");
+  reply(w);
+  restart_requested_ = true;
+  port_.restart();
+}
+
+}  // namespace tmh

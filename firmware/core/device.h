@@ -1,0 +1,89 @@
+// The protocol core: reads host lines from a Port, dispatches the commands of
+// firmware/PROTOCOL.md to an Engine, writes one "@@TMH {json}" line per host line.
+// Identical on the chip and in the host build; everything with logic lives here.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine.h"
+#include "error_codes.h"
+#include "json_writer.h"
+#include "line_reader.h"
+#include "port.h"
+#include "upload.h"
+
+namespace tmh {
+
+constexpr int kProtocolVersion = 1;
+constexpr const char* kReplyPrefix = "@@TMH ";
+constexpr uint32_t kBenchMaxRuns = 10000;
+constexpr uint32_t kBenchMaxWarmup = 1000;
+
+struct DeviceConfig {
+  const char* fw_version = "0.1.0";
+  const char* target = "host";
+  int clock_mhz = 0;
+  size_t line_max = 4096;
+  size_t chunk_max = 2048;
+  uint8_t* model_buffer = nullptr;  // max_model_bytes, 16-byte aligned (flatbuffer data)
+  size_t max_model_bytes = 0;
+  // Embedded-model mode: a model in flash rodata, loaded at boot.
+  const uint8_t* embedded_model = nullptr;
+  size_t embedded_model_bytes = 0;
+};
+
+class Device {
+ public:
+  Device(Port& port, Engine& engine, const DeviceConfig& config);
+
+  // In embedded-model mode loads that model first; then prints the boot banner (which
+  // then carries an "embedded_model" object: the upload_end fields, or the error).
+  void boot();
+  // Handles bytes from the host. Returns how many were consumed: fewer than len when a
+  // `reset` was handled (the rest belongs to the next boot).
+  size_t feed(const uint8_t* data, size_t len);
+  // Reads from the port for up to timeout_ms and feeds what came. False when the
+  // stream ended or a restart was requested (the caller boots again or stops).
+  bool poll(uint32_t timeout_ms);
+  bool restart_requested() const { return restart_requested_; }
+  const std::string& nonce() const { return nonce_; }
+
+  // Handles one complete line (without its newline). Public for tests and the fuzzer.
+  void handle_line(const char* line, size_t len);
+
+ private:
+  void reply(JsonWriter& w);
+  void reply_error(const char* cmd, Error code, const char* msg, JsonWriter* extra = nullptr);
+  void write_banner_fields(JsonWriter& w, const char* cmd);
+  void write_tensor(JsonWriter& w, const char* key, const TensorInfo& t);
+
+  void cmd_identify();
+  void cmd_upload_begin(const char* const* args);
+  void cmd_upload_chunk(const char* const* args);
+  void cmd_upload_end();
+  void cmd_set_input(const char* const* args);
+  void cmd_invoke(const char* cmd, bool has_idx, uint32_t idx);
+  void cmd_infer(const char* const* args);
+  void cmd_bench(const char* const* args);
+  void cmd_profile();
+  void cmd_reset();
+
+  // Verifies and loads a complete model; writes the upload_end fields on success, or
+  // code/msg (and op / arena_capacity) on failure. No model stays loaded on failure.
+  Error load_model(const uint8_t* model, size_t size, JsonWriter& w);
+  // Decodes a base64 payload into the input tensor; replies and returns false on error.
+  bool write_input(const char* cmd, const char* b64);
+
+  Port& port_;
+  Engine& engine_;
+  DeviceConfig config_;
+  LineReader reader_;
+  Upload upload_;
+  std::string nonce_;
+  size_t model_bytes_ = 0;
+  std::string embedded_result_;  // JSON object for the banner, embedded-model mode only
+  bool restart_requested_ = false;
+};
+
+}  // namespace tmh

@@ -1,0 +1,58 @@
+// What the core needs from an inference engine: verify and load a model, describe its
+// tensors, run it, time each op. The chip's engine is TFLite Micro (main/tflm_engine.cc);
+// the host build's is a deterministic fake (host/fake_engine.cc).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "error_codes.h"
+
+namespace tmh {
+
+struct TensorInfo {
+  std::string type;         // "int8", "float32", ... (TfLiteType name, lower case)
+  std::vector<int> shape;
+  size_t bytes = 0;
+  double scale = 0;         // 0 when not quantized
+  int64_t zero_point = 0;
+};
+
+struct OpTiming {
+  std::string op;  // builtin operator name, e.g. "CONV_2D"
+  uint32_t us = 0;
+  uint32_t cycles = 0;
+};
+
+struct EngineResult {
+  Error code = Error::kOk;
+  std::string detail;  // E_OP: the op's name; otherwise a short reason for "msg"
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual const char* name() const = 0;            // banner "engine"
+  virtual size_t arena_capacity() const = 0;
+  virtual std::vector<std::string> ops() const = 0;  // registered ops, banner "ops"
+  virtual bool esp_nn() const = 0;
+
+  // Structure checks only (flatbuffer verifier, schema version, op coverage):
+  // kModel or kOp (detail = op name). Model bytes must outlive a later load().
+  virtual EngineResult verify(const uint8_t* model, size_t size) = 0;
+  // Builds the interpreter and allocates tensors: kAlloc on failure (no model loaded).
+  virtual EngineResult load(const uint8_t* model, size_t size, size_t* arena_used) = 0;
+  virtual void unload() = 0;
+  virtual bool loaded() const = 0;
+
+  virtual TensorInfo input_info() const = 0;
+  virtual TensorInfo output_info() const = 0;
+  virtual uint8_t* input_data() = 0;         // input_info().bytes writable bytes
+  virtual const uint8_t* output_data() = 0;  // output_info().bytes bytes
+  virtual bool invoke() = 0;
+  // One invoke with per-op timing; false if the invoke failed.
+  virtual bool profile(std::vector<OpTiming>* ops) = 0;
+};
+
+}  // namespace tmh

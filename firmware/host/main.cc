@@ -1,0 +1,102 @@
+// fw_host: the firmware's portable core on stdin/stdout with the fake engine, so the host
+// client, the virtual board and the core are tested against each other without a chip.
+//
+//   fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N] [--target NAME]
+//           [--seed N] [--embed FILE] [--reset-after-lines N] [--panic-after-lines N]
+//           [--noise]
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "device.h"
+#include "fake_engine.h"
+#include "stdio_port.h"
+
+namespace {
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr, "fw_host: %s\n", why);
+  std::fprintf(stderr,
+               "usage: fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N]\n"
+               "               [--target NAME] [--seed N] [--embed FILE]\n"
+               "               [--reset-after-lines N] [--panic-after-lines N] [--noise]\n");
+  std::exit(2);
+}
+
+long parse_long(const char* flag, const char* text) {
+  char* end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  if (end == text || *end != 0 || v < 0) usage((std::string(flag) + " needs a number").c_str());
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t arena = 64 * 1024;
+  tmh::DeviceConfig config;
+  config.max_model_bytes = 128 * 1024;
+  config.clock_mhz = 1000;  // host "cycles" are steady-clock nanoseconds
+  std::string target = "host";
+  std::string embed_path;
+  tmh::StdioPortOptions port_options;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--noise") {
+      port_options.noise = true;
+      continue;
+    }
+    if (i + 1 >= argc) usage(("missing value for " + flag).c_str());
+    const char* value = argv[++i];
+    if (flag == "--arena") arena = parse_long(argv[i - 1], value);
+    else if (flag == "--max-model") config.max_model_bytes = parse_long(argv[i - 1], value);
+    else if (flag == "--line-max") config.line_max = parse_long(argv[i - 1], value);
+    else if (flag == "--chunk-max") config.chunk_max = parse_long(argv[i - 1], value);
+    else if (flag == "--target") target = value;
+    else if (flag == "--seed") port_options.seed = parse_long(argv[i - 1], value);
+    else if (flag == "--embed") embed_path = value;
+    else if (flag == "--reset-after-lines") port_options.reset_after_lines = parse_long(argv[i - 1], value);
+    else if (flag == "--panic-after-lines") port_options.panic_after_lines = parse_long(argv[i - 1], value);
+    else usage(("unknown option " + flag).c_str());
+  }
+  if (config.line_max < 64) usage("--line-max must be at least 64");
+  if (config.chunk_max < 1) usage("--chunk-max must be at least 1");
+  config.target = target.c_str();
+
+  // 16-byte aligned, as the chip's buffer: flatbuffer tables assume an aligned start.
+  std::unique_ptr<uint8_t[], void (*)(void*)> model_buffer(
+      static_cast<uint8_t*>(std::aligned_alloc(16, (config.max_model_bytes + 15) / 16 * 16 + 16)),
+      std::free);
+  config.model_buffer = model_buffer.get();
+
+  std::vector<uint8_t> embedded;
+  if (!embed_path.empty()) {
+    std::ifstream f(embed_path, std::ios::binary);
+    if (!f) usage(("cannot read --embed file " + embed_path).c_str());
+    embedded.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    config.embedded_model = embedded.data();
+    config.embedded_model_bytes = embedded.size();
+  }
+
+  tmh::StdioPort port(port_options);
+  tmh::FakeEngine engine(port, arena);
+  uint8_t buf[4096];
+  for (;;) {
+    tmh::Device device(port, engine, config);
+    device.boot();
+    for (;;) {
+      const int n = port.read(buf, sizeof buf, 1000);
+      if (n < 0) return 0;  // stdin closed: the host is done with us
+      device.feed(buf, static_cast<size_t>(n));  // bytes after a `reset` are lost, as on a chip
+      if (port.take_fault() || port.take_restart()) break;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+#include "tflm_engine.h"
+
+#include <new>
+
+#include "tensorflow/lite/schema/schema_generated.h"
+#include "tensorflow/lite/schema/schema_utils.h"
+
+namespace tmh {
+namespace {
+
+#define TMH_OP_NAME(name, method) #name,
+constexpr const char* kRegisteredOps[] = {TMH_FOR_EACH_REGISTERED_OP(TMH_OP_NAME)};
+#undef TMH_OP_NAME
+
+const char* type_name(TfLiteType t) {
+  switch (t) {
+    case kTfLiteInt8: return "int8";
+    case kTfLiteUInt8: return "uint8";
+    case kTfLiteInt16: return "int16";
+    case kTfLiteInt32: return "int32";
+    case kTfLiteFloat32: return "float32";
+    default: return "other";
+  }
+}
+
+TensorInfo describe(const TfLiteTensor* t) {
+  TensorInfo info;
+  info.type = type_name(t->type);
+  for (int i = 0; t->dims != nullptr && i < t->dims->size; ++i) info.shape.push_back(t->dims->data[i]);
+  info.bytes = t->bytes;
+  info.scale = t->params.scale;
+  info.zero_point = t->params.zero_point;
+  return info;
+}
+
+}  // namespace
+
+uint32_t OpProfiler::BeginEvent(const char* tag) {
+  if (out_ == nullptr) return 0;
+  out_->push_back(OpTiming{tag != nullptr ? tag : "?", 0, 0});
+  starts_.push_back(Start{clock_.micros(), clock_.cycles()});
+  return static_cast<uint32_t>(out_->size() - 1);
+}
+
+void OpProfiler::EndEvent(uint32_t handle) {
+  const uint32_t c = clock_.cycles();
+  const int64_t us = clock_.micros();
+  if (out_ == nullptr || handle >= out_->size()) return;
+  (*out_)[handle].us = static_cast<uint32_t>(us - starts_[handle].us);
+  (*out_)[handle].cycles = c - starts_[handle].cycles;
+}
+
+TflmEngine::TflmEngine(Clock& clock, uint8_t* arena, size_t arena_size, bool esp_nn)
+    : arena_(arena), arena_size_(arena_size), esp_nn_(esp_nn), profiler_(clock) {
+  // Generated from registered_ops.txt: resolver_.AddConv2D(); ... in file order.
+#define TMH_ADD_OP(name, method) resolver_.method();
+  TMH_FOR_EACH_REGISTERED_OP(TMH_ADD_OP)
+#undef TMH_ADD_OP
+}
+
+std::vector<std::string> TflmEngine::ops() const {
+  return std::vector<std::string>(std::begin(kRegisteredOps), std::end(kRegisteredOps));
+}
+
+EngineResult TflmEngine::verify(const uint8_t* model, size_t size) {
+  // The verifier first: GetModel on unverified bytes would read out of bounds.
+  flatbuffers::Verifier verifier(model, size);
+  if (!tflite::VerifyModelBuffer(verifier)) return {Error::kModel, "flatbuffer verification failed"};
+  const tflite::Model* m = tflite::GetModel(model);
+  if (m->version() != TFLITE_SCHEMA_VERSION) return {Error::kModel, "schema version is not 3"};
+  if (m->subgraphs() == nullptr || m->subgraphs()->size() == 0) {
+    return {Error::kModel, "model has no subgraph"};
+  }
+  if (m->operator_codes() != nullptr) {
+    for (const tflite::OperatorCode* code : *m->operator_codes()) {
+      const tflite::BuiltinOperator op = tflite::GetBuiltinCode(code);
+      if (op == tflite::BuiltinOperator_CUSTOM) {
+        const char* custom = code->custom_code() ? code->custom_code()->c_str() : "CUSTOM";
+        if (resolver_.FindOp(custom) == nullptr) return {Error::kOp, custom};
+      } else if (resolver_.FindOp(op) == nullptr) {
+        return {Error::kOp, tflite::EnumNameBuiltinOperator(op)};
+      }
+    }
+  }
+  return {};
+}
+
+EngineResult TflmEngine::load(const uint8_t* model, size_t size, size_t* arena_used) {
+  (void)size;  // verified by verify(); the interpreter reads the flatbuffer in place
+  interpreter_.reset();
+  interpreter_.reset(new (std::nothrow) tflite::MicroInterpreter(
+      tflite::GetModel(model), resolver_, arena_, arena_size_, nullptr, &profiler_));
+  if (!interpreter_) return {Error::kAlloc, "no heap for the interpreter"};
+  if (interpreter_->AllocateTensors() != kTfLiteOk) {
+    interpreter_.reset();
+    return {Error::kAlloc, "AllocateTensors failed: arena too small"};
+  }
+  if (interpreter_->inputs_size() != 1 || interpreter_->outputs_size() != 1) {
+    interpreter_.reset();
+    return {Error::kModel, "the protocol carries models with one input and one output"};
+  }
+  *arena_used = interpreter_->arena_used_bytes();
+  return {};
+}
+
+TensorInfo TflmEngine::input_info() const { return describe(interpreter_->input(0)); }
+TensorInfo TflmEngine::output_info() const { return describe(interpreter_->output(0)); }
+uint8_t* TflmEngine::input_data() { return interpreter_->input(0)->data.uint8; }
+const uint8_t* TflmEngine::output_data() { return interpreter_->output(0)->data.uint8; }
+
+bool TflmEngine::invoke() { return interpreter_->Invoke() == kTfLiteOk; }
+
+bool TflmEngine::profile(std::vector<OpTiming>* ops) {
+  ops->clear();
+  ops->reserve(64);
+  profiler_.arm(ops);
+  const bool ok = invoke();
+  profiler_.disarm();
+  return ok;
+}
+
+}  // namespace tmh
