@@ -3,6 +3,7 @@ measured and reported; budgets, regressions and baseline updates gate the run.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,12 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 GATE = "tests_host/test_host_gate.py"
 
 
-def run_gate(tmp_path: Path, *args: str) -> tuple[int, dict[str, str], str]:
+def run_gate(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[int, dict[str, str], str]:
     """Run the gate on esp32 for float32 + ptq_int8 (plus args); return exit code, outcome per id, output."""
     command = [sys.executable, "-m", "pytest", GATE, "-m", "host", "-p", "no:cacheprovider", "-rA", "--target", "esp32",
                "--variants", "ptq_int8", "--report-dir", str(tmp_path / "report"),
                "--baseline", str(tmp_path / "baseline.json"), *args]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
     outcomes = dict((m.group(2), m.group(1)) for m in re.finditer(r"^(PASSED|FAILED|ERROR) \S+\[([^\]]+)\]", proc.stdout, re.M))
     return proc.returncode, outcomes, proc.stdout + proc.stderr
 
@@ -45,7 +47,8 @@ def test_bad_models_fail_alone_and_everything_else_is_measured(tmp_path, warm):
     for name, data in models.items():
         (tmp_path / f"{name}.tflite").write_bytes(data)
         args += ["--model", str(tmp_path / f"{name}.tflite")]
-    code, outcomes, output = run_gate(tmp_path, *args)
+    args += ["--metric-path", str(tmp_path / "metrics.txt"), "--junitxml", str(tmp_path / "junit.xml")]
+    code, outcomes, output = run_gate(tmp_path, *args, env={"GITHUB_STEP_SUMMARY": str(tmp_path / "step.md")})
     assert code == 1, output[-3000:]
     assert outcomes == {"float32-esp32": "PASSED", "ptq_int8-esp32": "PASSED", "mine-esp32": "PASSED",
                         "truncated-esp32": "FAILED", "random-esp32": "FAILED", "not_a_model-esp32": "FAILED"}, output[-3000:]
@@ -57,6 +60,12 @@ def test_bad_models_fail_alone_and_everything_else_is_measured(tmp_path, warm):
     assert saved["mine-esp32"]["arena_bytes"] == saved["ptq_int8-esp32"]["arena_bytes"] > 0
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "ptq_int8" in summary and "truncated" in summary
+    assert (tmp_path / "step.md").read_text().strip() == summary.strip()
+    arena = saved["ptq_int8-esp32"]["arena_bytes"]
+    metrics = (tmp_path / "metrics.txt").read_text()
+    assert f'tinyml_arena_bytes{{target="esp32",variant="ptq_int8",source="host-tflm"}} {arena}' in metrics
+    junit = (tmp_path / "junit.xml").read_text()
+    assert f'<property name="arena_bytes" value="{arena}"' in junit
 
 
 def test_budgets_file_with_unknown_names_fails_every_item_but_measures(tmp_path, warm):
