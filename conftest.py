@@ -3,4 +3,5 @@ pytest_plugins = [
     "model_builders.pytest_plugin",
     "targets.pytest_plugin",
     "reports.pytest_plugin",
+    "targets.hil_plugin",
 ]

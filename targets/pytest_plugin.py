@@ -4,7 +4,8 @@
 pytest-embedded-idf's idf_parametrize does), for tests that name `target` in their
 signature. Which targets: pytest-embedded's `--target` (unset, `auto` or `all`: every
 target in the registry; `a` or `a,b`: those); `-k` picks subsets, since ids carry the
-target (`qat_int8-esp32s3`). Hardware tests (`hil` marker) get only ESP-IDF targets.
+target (`qat_int8-esp32s3`). Hardware tests (`hil` marker) are parametrized by
+targets.hil_plugin instead, together with the port and build directory of each board.
 """
 from __future__ import annotations
 
@@ -54,12 +55,8 @@ def target_registry(config: pytest.Config) -> dict[str, TargetProfile]:
     return config.stash[TARGETS]
 
 
-def selected_targets(config: pytest.Config, *, hardware_only: bool = False) -> list[str]:
-    profiles = target_registry(config)
-    chosen = select_targets(config.getoption("target", None), profiles)
-    if hardware_only:
-        return [t for t in chosen if profiles[t].idf_target]
-    return chosen
+def selected_targets(config: pytest.Config) -> list[str]:
+    return select_targets(config.getoption("target", None), target_registry(config))
 
 
 def external_models(config: pytest.Config) -> list[ExternalModel]:
@@ -84,9 +81,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "variant" in wanted:
         names = selected_variant_names(metafunc.config) + [m.name for m in external_models(metafunc.config)]
         metafunc.parametrize("variant", names)
-    if "target" in wanted and not _already_parametrized(metafunc, "target"):
-        hardware = metafunc.definition.get_closest_marker("hil") is not None
-        metafunc.parametrize("target", selected_targets(metafunc.config, hardware_only=hardware), indirect=True)
+    hardware = metafunc.definition.get_closest_marker("hil") is not None
+    if "target" in wanted and not hardware and not _already_parametrized(metafunc, "target"):
+        metafunc.parametrize("target", selected_targets(metafunc.config), indirect=True)
 
 
 def _already_parametrized(metafunc: pytest.Metafunc, name: str) -> bool:

@@ -13,8 +13,6 @@ from reports.baseline import (BaselineError, compare, format_comparison_table,
 from reports.records import ResultRecord
 from reports.stats import mcnemar_p
 
-pytestmark = pytest.mark.host
-
 META = {"versions": {"tensorflow": "2.21.0", "tflite-micro": "0.dev1"},
         "dataset_fingerprint": "sha256:abc"}
 

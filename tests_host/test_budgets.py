@@ -8,8 +8,6 @@ import pytest
 from reports.budgets import BudgetError, Violation, check_budgets, load_budgets
 from reports.records import ResultRecord
 
-pytestmark = pytest.mark.host
-
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ["float32", "ptq_int8", "ptq_int8_per_tensor", "qat_int8", "pruned50_int8",
             "pruned70_int8", "pruned90_int8", "dynamic_range"]

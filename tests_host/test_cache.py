@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from model_builders.cache import ArtifactCache, cache_key
-
-pytestmark = pytest.mark.host
 ROOT = Path(__file__).resolve().parent.parent
 
 

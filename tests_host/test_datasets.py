@@ -6,8 +6,6 @@ import pytest
 
 from model_builders.datasets import DatasetError, GESTURES, load_directory, save_directory, synthetic_gestures
 
-pytestmark = pytest.mark.host
-
 
 def make_dataset(root, classes=("a", "b"), per_class=4, shape=(20, 3), seed=0):
     rng = np.random.default_rng(seed)

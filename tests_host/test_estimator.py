@@ -10,8 +10,6 @@ from targets.model_analysis import analyze_model
 from targets.registry import load_targets
 from tests_host import tiny_models
 
-pytestmark = pytest.mark.host
-
 # Reference lesson: the gesture CNN measured on an ESP32 @240 MHz.
 ESP32_MEASURED_US = {"float32": 3000.0, "int8": 800.0}
 

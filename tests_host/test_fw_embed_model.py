@@ -14,8 +14,6 @@ import pytest
 
 from targets.fw_host import FIRMWARE_DIR
 
-pytestmark = pytest.mark.host
-
 TOOL = FIRMWARE_DIR / "tools" / "embed_model.py"
 
 CHECK_MAIN = r"""

@@ -11,8 +11,6 @@ import pytest
 
 from targets.fw_host import FIRMWARE_DIR, ensure_fw_fuzz, libfuzzer_missing
 
-pytestmark = pytest.mark.host
-
 SEEDS = FIRMWARE_DIR / "host" / "fuzz_seeds"
 DICT = FIRMWARE_DIR / "host" / "fuzz.dict"
 

@@ -11,8 +11,6 @@ import pytest
 from targets.firmware_ops import registered_ops
 from targets.fw_host import FIRMWARE_DIR
 
-pytestmark = pytest.mark.host
-
 MODULE = FIRMWARE_DIR / "cmake" / "registered_ops.cmake"
 
 

@@ -10,8 +10,6 @@ from targets.reference import run_reference
 from targets.tflm_runner import TflmError, quantize_input
 from tests_host import tiny_models
 
-pytestmark = pytest.mark.host
-
 
 @pytest.fixture(scope="module")
 def features():

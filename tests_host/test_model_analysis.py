@@ -15,8 +15,6 @@ from targets.model_analysis import (
 )
 from tests_host import tiny_models
 
-pytestmark = pytest.mark.host
-
 
 @pytest.fixture(scope="module")
 def int8_analysis():

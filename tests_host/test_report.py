@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from reports.baseline import compare, load_baseline, write_baseline
 from reports.budgets import Violation
@@ -15,8 +14,6 @@ from reports.records import ResultRecord
 from reports.report import build_report
 from reports.results_store import ResultsStore
 from reports.summary import build_summary, recommend, write_github_summary
-
-pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

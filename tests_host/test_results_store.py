@@ -10,8 +10,6 @@ from reports.records import ResultRecord
 from reports.results_store import (LEADING_COLUMNS, ResultsStore, TruncatedResultsWarning,
                                    read_jsonl, write_csv)
 
-pytestmark = pytest.mark.host
-
 
 def rec(variant="ptq_int8", **kw) -> ResultRecord:
     base = dict(target="esp32", source="host-tflm", accuracy=94.5, accuracy_drop_pp=0.5,

@@ -12,8 +12,6 @@ from model_builders.representative import (RepresentativeDataError, check_repres
                                            default_representative_indices)
 from model_builders.splits import Split, stratified_split
 
-pytestmark = pytest.mark.host
-
 
 @pytest.fixture(scope="module")
 def data():

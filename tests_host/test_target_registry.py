@@ -17,8 +17,6 @@ from targets.registry import (
     write_coefficients,
 )
 
-pytestmark = pytest.mark.host
-
 IDF_TARGETS = ["esp32", "esp32s3", "esp32c3", "esp32c6"]
 
 

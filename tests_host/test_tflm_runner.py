@@ -14,8 +14,6 @@ from targets.tflm_runner import (
 )
 from tests_host import tiny_models
 
-pytestmark = pytest.mark.host
-
 
 def _int8_inputs(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, (count, *tiny_models.GESTURE_SHAPE), dtype=np.int8)

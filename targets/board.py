@@ -1,0 +1,421 @@
+"""The Board a HIL test talks to: one object, the same methods whatever carries the bytes
+(real serial port, pytest-embedded DUT, the virtual board's pty).
+
+It owns the recovery policy, so tests never retry by hand:
+- a reset (fresh boot banner, or E_STATE "no model") -> upload the model again, resume;
+- a transport error (E_CRC, E_SEQ, E_BASE64, E_LINE, E_PARSE, E_SIZE: bytes damaged on
+  the wire) -> retransmit;
+- a timeout -> probe with `identify`; a board that answers lost a line (retransmit);
+  one that does not is hung: hardware reset (DTR/RTS), wait for the banner, one retry;
+  a second hang fails with the last lines the board printed;
+- a port that disappears -> PortGone at once, naming the port;
+- a model the board refuses (E_TOO_LARGE, E_MODEL, E_OP, E_ALLOC) -> ModelRejected for
+  that model only, never retried.
+Every recovery is recorded in `events`, so a report shows each rerun.
+Evaluation streams keep outputs by sample index: after a recovery the stream resumes
+from the first index without an acknowledged reply, so nothing is lost or duplicated.
+"""
+from __future__ import annotations
+
+import collections
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+# The evaluation stream pipelines lines, so it uses the client's reply reader and timing
+# (ProtocolClient._next_reply / _timeout / _invoke_timeout) besides its public commands.
+from targets.protocol import (BoardResetError, BoardTimeout, ProtocolClient, ProtocolError,
+                              encode_command)
+
+try:  # tcdrain on a pty whose other end closed raises termios.error, not an OSError
+    import termios
+
+    PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, termios.error)
+except ImportError:  # Windows
+    PORT_ERRORS = (OSError, EOFError)
+
+TRANSPORT_CODES = frozenset({"E_CRC", "E_SEQ", "E_BASE64", "E_LINE", "E_PARSE", "E_SIZE"})
+REJECT_CODES = frozenset({"E_TOO_LARGE", "E_MODEL", "E_OP", "E_ALLOC"})
+
+
+class BoardError(Exception):
+    """The board could not do what was asked; the message says what, where, and why."""
+
+
+class ModelRejected(BoardError):
+    """The board refused this model (too large, bad flatbuffer, missing op, arena too small)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BoardUnresponsive(BoardError):
+    """The board hung again after a hardware reset."""
+
+
+class PortGone(BoardError):
+    """The serial port disappeared (board unplugged, USB reset)."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    type: str
+    shape: tuple[int, ...]
+    bytes: int
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> "TensorSpec":
+        return cls(type=str(body["type"]), shape=tuple(int(d) for d in body["shape"]),
+                   bytes=int(body["bytes"]), scale=float(body.get("scale", 0.0)),
+                   zero_point=int(body.get("zero_point", 0)))
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    model_bytes: int
+    crc32: int
+    arena_used_bytes: int
+    free_heap: int
+    input: TensorSpec
+    output: TensorSpec
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    runs: int
+    warmup: int
+    mean_us: float
+    min_us: float
+    max_us: float
+    std_us: float
+    median_us: float
+    mean_cycles: float
+    min_cycles: float
+    max_cycles: float
+    std_cycles: float
+    median_cycles: float
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    index: int
+    op: str
+    us: float
+    cycles: int
+
+
+@dataclass
+class EvalReport:
+    outputs: list[bytes]  # by sample index
+    us: list[float]
+    cycles: list[int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RecoveryEvent:
+    kind: str  # "reset" | "transport" | "lost-line" | "hang"
+    during: str
+    detail: str
+
+
+@dataclass
+class Board:
+    """A board behind a ProtocolClient. `hard_reset` toggles EN (DTR/RTS) on a real board
+    or signals the virtual one; None means this link cannot reset the board."""
+
+    client: ProtocolClient
+    name: str
+    hard_reset: Callable[[], None] | None = None
+    max_recoveries: int = 4
+    banner_timeout: float = 10.0
+    probe_timeout: float = 2.0
+    log_hint: str = ""  # where the full serial log lives, quoted in failures
+    eval_window_bytes: int | None = None  # None: the board's line_max; 0: stop-and-wait
+    upload_window: int = 2  # chunk lines in flight during an upload
+    events: list[RecoveryEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.banner: dict[str, Any] = {}
+        self._model: bytes | None = None
+        self._model_name = ""
+        self._upload: UploadReport | None = None
+
+    # ---------------------------------------------------------------- public API
+    def connect(self, attempts: int = 3) -> dict[str, Any]:
+        """Identify the board. Opening a port often resets a real board, so a boot log
+        (with its rst:0x line) and banner may arrive first: that is expected, not an event."""
+        for attempt in range(attempts):
+            try:
+                self.banner = self._guard("identify", lambda: dict(self.client.identify()))
+                return self.banner
+            except BoardResetError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def load(self, model: bytes, *, name: str) -> UploadReport:
+        """Upload and verify a model; ModelRejected if the board refuses it."""
+        self._model, self._model_name = bytes(model), name
+        self._upload = None
+        return self._recovering(f"upload of {name}", self._do_upload, reload=False)
+
+    def bench(self, runs: int = 100, warmup: int = 10) -> BenchReport:
+        def go() -> BenchReport:
+            r = self.client.bench(runs, warmup)
+            return BenchReport(**{f: (int(r[f]) if f in ("runs", "warmup") else float(r[f]))
+                                  for f in BenchReport.__dataclass_fields__})
+        return self._recovering(f"bench of {self._model_name}", go)
+
+    def profile(self) -> list[OpProfile]:
+        def go() -> list[OpProfile]:
+            ops = self.client.profile()
+            ops = ops["ops"] if isinstance(ops, dict) else ops
+            return [OpProfile(int(o["index"]), str(o["op"]), float(o["us"]), int(o["cycles"]))
+                    for o in ops]
+        return self._recovering(f"profile of {self._model_name}", go)
+
+    def evaluate(self, samples: Sequence[bytes],
+                 on_progress: Callable[[int, int], None] | None = None) -> EvalReport:
+        """Stream every sample through `infer`; resume after a reset from the first sample
+        without an acknowledged reply. Lines are pipelined up to `eval_window_bytes` in
+        flight (default: the board's line_max, which its receive buffer holds on top of the
+        line being processed), since a reply round trip through pytest-embedded costs ~50 ms."""
+        started = time.monotonic()
+        n = len(samples)
+        outputs: list[bytes | None] = [None] * n
+        us: list[float] = [0.0] * n
+        cycles: list[int] = [0] * n
+        state = {"next": 0}
+
+        def accept(idx: int, reply: dict[str, Any]) -> None:
+            if outputs[idx] is not None:
+                raise BoardError(f"{self.name}: sample {idx} answered twice")
+            outputs[idx] = _output_bytes(reply)
+            us[idx], cycles[idx] = float(reply["us"]), int(reply["cycles"])
+            state["next"] = idx + 1
+            if on_progress:
+                on_progress(idx + 1, n)
+
+        def stream() -> None:
+            budget = self.eval_window_bytes
+            if budget is None:
+                budget = int(self.banner.get("line_max", 0) or 0)
+            pending: collections.deque[tuple[int, int]] = collections.deque()
+            in_flight = 0
+            next_send = state["next"]
+            while state["next"] < n:
+                while next_send < n:
+                    line = encode_command("infer", next_send, samples[next_send])
+                    if pending and in_flight + len(line) > budget:
+                        break
+                    self.client.link.write(line)
+                    pending.append((next_send, len(line)))
+                    in_flight += len(line)
+                    next_send += 1
+                reply = self.client._next_reply("infer", self._reply_timeout(in_flight))
+                if reply.get("cmd") not in ("infer", "?"):
+                    continue  # a late reply to a command that timed out earlier
+                if not reply.get("ok", False):
+                    raise ProtocolError(reply, "infer")
+                got = int(reply.get("idx", -1))
+                expected, size = pending[0]
+                if got < expected:
+                    continue  # a late reply to a line resent after a timeout
+                if got != expected:
+                    raise BoardError(f"{self.name}: infer reply for idx {got} while waiting for {expected}")
+                pending.popleft()
+                in_flight -= size
+                accept(got, reply)
+
+        self._recovering(f"evaluation of {self._model_name}", stream)
+        missing = [i for i, o in enumerate(outputs) if o is None]
+        if missing:
+            raise BoardError(f"{self.name}: evaluation ended without samples {missing[:10]}")
+        return EvalReport(outputs=outputs, us=us, cycles=cycles,  # type: ignore[arg-type]
+                          seconds=time.monotonic() - started)
+
+    def _reply_timeout(self, in_flight_bytes: int) -> float:
+        """What the client would allow one infer, plus the link time of the lines ahead."""
+        client = self.client
+        return client._timeout(client._invoke_timeout(1)) + client.link_seconds(in_flight_bytes)
+
+    # ---------------------------------------------------------------- recovery
+    def _do_upload(self) -> UploadReport:
+        assert self._model is not None
+        started = time.monotonic()
+        try:
+            # Two chunks in flight: the firmware's receive buffer holds two full lines.
+            reply = self.client.upload(self._model, window=self.upload_window)
+        except ProtocolError as exc:
+            code = _code(exc)
+            if code in REJECT_CODES:
+                raise ModelRejected(
+                    f"{self.name} refused model {self._model_name} ({len(self._model)} B): "
+                    f"{code}: {_msg(exc)}", code) from None
+            raise
+        report = UploadReport(
+            model_bytes=int(reply["model_bytes"]), crc32=zlib.crc32(self._model),
+            arena_used_bytes=int(reply["arena_used_bytes"]), free_heap=int(reply["free_heap"]),
+            input=TensorSpec.from_reply(reply["input"]), output=TensorSpec.from_reply(reply["output"]),
+            seconds=time.monotonic() - started)
+        if report.model_bytes != len(self._model):
+            raise BoardError(f"{self.name}: board holds {report.model_bytes} B of model "
+                             f"{self._model_name}, sent {len(self._model)} B")
+        if self._upload is not None and report.arena_used_bytes != self._upload.arena_used_bytes:
+            raise BoardError(f"{self.name}: arena_used_bytes changed across a re-upload of "
+                             f"{self._model_name}: {self._upload.arena_used_bytes} -> "
+                             f"{report.arena_used_bytes}")
+        self._upload = report
+        return report
+
+    def _recovering(self, during: str, action: Callable[[], Any], *, reload: bool = True) -> Any:
+        recoveries = 0
+        hung_once = False
+        must_reload = False
+        while True:
+            try:
+                if must_reload:
+                    self._guard(during, self._do_upload)
+                    must_reload = False
+                return self._guard(during, action)
+            except BoardResetError as exc:
+                banner = getattr(exc, "banner", None)
+                if isinstance(banner, dict):
+                    self.banner = dict(banner)
+                self._note("reset", during, f"boot banner nonce {_nonce(exc)}")
+                must_reload = reload and self._model is not None
+            except ProtocolError as exc:
+                code = _code(exc)
+                if code == "E_STATE" and self._model is not None:
+                    self._note("reset", during, f"E_STATE ({_msg(exc)}): board lost its model")
+                    must_reload = reload
+                elif code in TRANSPORT_CODES:
+                    self._note("transport", during, f"{code}: {_msg(exc)}")
+                else:
+                    raise BoardError(f"{self.name}: {during} failed: {code}: {_msg(exc)}") from None
+            except BoardTimeout as exc:
+                state = self._probe()
+                if state != "dead":
+                    self._note("lost-line" if state == "alive" else "reset", during,
+                               f"timed out; identify answered, board {state}")
+                    must_reload = must_reload or (reload and state == "restarted"
+                                                  and self._model is not None)
+                else:
+                    if hung_once or self.hard_reset is None:
+                        how = ("after one hardware reset and retry" if hung_once
+                               else "and this link cannot reset the board")
+                        raise BoardUnresponsive(
+                            f"{self.name}: no reply during {during} {how}.\n"
+                            f"Last lines the board printed:\n{_last_lines(exc)}"
+                            + (f"\nFull serial log: {self.log_hint}" if self.log_hint else "")
+                        ) from None
+                    hung_once = True
+                    self._note("hang", during, "no reply, identify unanswered: hardware reset")
+                    self._reset_hardware(during)
+                    must_reload = reload and self._model is not None
+            recoveries += 1
+            if recoveries > self.max_recoveries:
+                raise BoardError(f"{self.name}: {during} needed more than {self.max_recoveries} "
+                                 f"recoveries: {[e.kind for e in self.events[-recoveries:]]}")
+
+    def _guard(self, during: str, action: Callable[[], Any]) -> Any:
+        """Turn OS-level port failures into PortGone; everything else passes through."""
+        try:
+            return action()
+        except (BoardResetError, BoardTimeout, ProtocolError, BoardError):
+            raise
+        except PORT_ERRORS as exc:  # serial.SerialException is an IOError
+            raise PortGone(f"{self.name}: serial port lost during {during}: "
+                           f"{type(exc).__name__}: {exc}"
+                           + (f"\nFull serial log: {self.log_hint}" if self.log_hint else "")) from None
+
+    def _probe(self) -> str:
+        """After a timeout: "dead" (hung), "alive" (a line was lost), or "restarted"."""
+        try:
+            body = self._guard("probe", lambda: self.client.request("identify", timeout=self.probe_timeout))
+        except (BoardTimeout, ProtocolError):
+            return "dead"
+        except BoardResetError as exc:
+            banner = getattr(exc, "banner", None)
+            if isinstance(banner, dict):
+                self.banner = dict(banner)
+            return "restarted"
+        nonce = body.get("nonce") if isinstance(body, dict) else None
+        if nonce and self.banner.get("nonce") and nonce != self.banner.get("nonce"):
+            self.banner = dict(body)
+            return "restarted"
+        return "alive"
+
+    def _reset_hardware(self, during: str) -> None:
+        assert self.hard_reset is not None
+        self.hard_reset()
+        try:
+            banner = self._guard(during, lambda: self.client.wait_banner(self.banner_timeout))
+        except BoardTimeout as exc:
+            raise BoardUnresponsive(
+                f"{self.name}: no boot banner within {self.banner_timeout:.0f} s of a hardware "
+                f"reset during {during}.\nLast lines the board printed:\n{_last_lines(exc)}"
+                + (f"\nFull serial log: {self.log_hint}" if self.log_hint else "")) from None
+        if banner:
+            self.banner = dict(banner)
+
+    def _note(self, kind: str, during: str, detail: str) -> None:
+        self.events.append(RecoveryEvent(kind, during, detail))
+
+
+def _output_bytes(reply: dict[str, Any]) -> bytes:
+    out = reply.get("output_bytes")
+    if out is None:
+        import base64
+
+        out = base64.b64decode(reply["output"])
+    return bytes(out)
+
+
+def _code(exc: ProtocolError) -> str:
+    return str(getattr(exc, "code", "") or "")
+
+
+def _msg(exc: ProtocolError) -> str:
+    return str(getattr(exc, "msg", "") or exc)
+
+
+def _nonce(exc: BoardResetError) -> str:
+    banner = getattr(exc, "banner", None) or {}
+    return str(banner.get("nonce", "?")) if isinstance(banner, dict) else "?"
+
+
+def _last_lines(exc: BoardTimeout) -> str:
+    lines = getattr(exc, "last_lines", None) or []
+    text = [ln.decode("utf-8", "replace") if isinstance(ln, bytes) else str(ln) for ln in lines]
+    return "\n".join("  | " + ln.rstrip() for ln in text[-20:]) or "  (nothing)"
+
+
+@dataclass
+class CycleResult:
+    """Everything one model costs on a board: upload+verify, bench, profile, evaluation."""
+
+    upload: UploadReport
+    bench: BenchReport
+    profile: list[OpProfile]
+    evaluation: EvalReport
+    seconds: float
+
+
+def run_cycle(board: Board, model: bytes, *, name: str, samples: Sequence[bytes],
+              runs: int = 100, warmup: int = 10) -> CycleResult:
+    """The per-variant HIL cycle, in the order a bench runs it. Bench runs on the input left
+    by the last sample of the previous model, or zeros (the firmware's choice); the
+    evaluation stream comes last so a reset there re-uploads a verified model."""
+    started = time.monotonic()
+    upload = board.load(model, name=name)
+    bench = board.bench(runs, warmup)
+    profile = board.profile()
+    evaluation = board.evaluate(samples)
+    return CycleResult(upload, bench, profile, evaluation, time.monotonic() - started)

@@ -1,0 +1,352 @@
+"""pytest plugin for the hardware-in-the-loop suite (tests_hil), on top of pytest-embedded.
+
+pytest-embedded owns the board connection: its `dut` fixture, its flashing (esptool, from
+the ESP-IDF build directory `firmware/build_<target>_<config>`), its expect API and its
+per-test logs. This plugin never redefines its (or idf-ci's) fixtures or options; it only
+feeds them per target through indirect parametrization, as pytest_embedded_idf's
+idf_parametrize does: `target`, `embedded_services`, `app_path`, `build_dir` and, from
+bench.toml, `port` / `port_serial_number` / `port_location`.
+
+Options of ours: `--virtual` (serve each target from a virtual board on a pty; the items get
+the `host_test` marker, as ESP-IDF marks QEMU runs) and `--bench-file` (default bench.toml).
+`pytest -m hil` without --virtual and without a board fails at once, naming the target
+and the ports tried. Under pytest-xdist, items of one target share an xdist_group (run
+with --dist loadgroup) and every port is held under a file lock while a test uses it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE_DIR = REPO_ROOT / "firmware"
+DEFAULT_CONFIG = "default"
+LOCK_DIR = Path(tempfile.gettempdir()) / "tinyml-hil-port-locks"
+PORT_LOCK_TIMEOUT_S = 1800.0
+BENCH_KEYS = {"port": "port", "serial_number": "port_serial_number", "location": "port_location"}
+
+
+# --------------------------------------------------------------------------- bench.toml
+@dataclass(frozen=True)
+class BenchEntry:
+    """Where one target's board is attached; each field fills one pytest-embedded option."""
+
+    target: str
+    port: str | None = None
+    serial_number: str | None = None
+    location: str | None = None
+
+    def embedded_params(self) -> dict[str, str | None]:
+        return {opt: getattr(self, key) for key, opt in BENCH_KEYS.items()}
+
+    def describe(self) -> str:
+        parts = [f"{k}={getattr(self, k)}" for k in BENCH_KEYS if getattr(self, k)]
+        return ", ".join(parts) or "nothing"
+
+
+def load_bench(path: Path) -> dict[str, BenchEntry]:
+    """bench.toml: one table per target, keys port / serial_number / location. A missing
+    file means no bench mapping (pytest-embedded's own --port / ESPPORT still apply)."""
+    if not path.exists():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise pytest.UsageError(f"{path}: not valid TOML: {exc}") from None
+    bench = {}
+    for target, table in raw.items():
+        if not isinstance(table, dict):
+            raise pytest.UsageError(f"{path}: [{target}] must be a table of port / serial_number / location")
+        unknown = set(table) - set(BENCH_KEYS)
+        if unknown:
+            raise pytest.UsageError(f"{path}: [{target}] has unknown key(s) {sorted(unknown)}; "
+                                    f"allowed: {sorted(BENCH_KEYS)}")
+        bench[target] = BenchEntry(target, **{k: str(v) for k, v in table.items()})
+    return bench
+
+
+# --------------------------------------------------------------------------- session state
+@dataclass
+class HilState:
+    virtual: bool
+    bench_file: Path
+    bench: dict[str, BenchEntry]
+    log_dir: Path
+    config_name: str
+    boards: dict[str, Any] = field(default_factory=dict)  # target -> VirtualBoardProcess
+
+    def virtual_board(self, target: str) -> Any:
+        from targets.virtual_board import VirtualBoardProcess
+
+        if target not in self.boards:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.boards[target] = VirtualBoardProcess(
+                target, log_path=self.log_dir / f"virtual_board_{target}.log")
+        return self.boards[target]
+
+    def stop(self) -> None:
+        for board in self.boards.values():
+            board.stop()
+        self.boards.clear()
+
+
+HIL_STATE = pytest.StashKey[HilState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinyml-hil", "TinyML hardware-in-the-loop suite")
+    group.addoption("--virtual", action="store_true", default=False,
+                    help="run the HIL suite against virtual boards (pty + host TFLM; emulated, "
+                         "items marked host_test)")
+    group.addoption("--bench-file", default=None,
+                    help="TOML mapping each target to its board's port / serial_number / location "
+                         "(default: ini bench_file, bench.toml)")
+    group.addoption("--hil-samples", type=int, default=None,
+                    help="stream only the first N test samples (default: the whole test split)")
+    parser.addini("bench_file", "default for --bench-file", default="bench.toml")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    bench_file = Path(config.getoption("bench_file") or config.getini("bench_file"))
+    if not bench_file.is_absolute():
+        bench_file = Path(config.rootpath) / bench_file
+    sdkconfig = config.getoption("sdkconfig", None)  # idf-ci's option, when it is installed
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    config.stash[HIL_STATE] = HilState(
+        virtual=bool(config.getoption("virtual")), bench_file=bench_file,
+        bench=load_bench(bench_file),
+        log_dir=Path(tempfile.gettempdir()) / "tinyml-hil-logs" / f"{os.getpid()}-{worker}",
+        config_name=sdkconfig or DEFAULT_CONFIG)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(HIL_STATE, None)
+    if state is not None:
+        state.stop()
+
+
+def hil_targets(config: pytest.Config) -> list[str]:
+    """Targets the HIL suite runs on: pytest-embedded's --target (auto/all/unset = every
+    registry target that ESP-IDF builds firmware for)."""
+    from targets.pytest_plugin import target_registry
+    from targets.registry import select_targets
+
+    known = [name for name, profile in target_registry(config).items() if profile.idf_target]
+    return select_targets(config.getoption("target", None), known)
+
+
+def _is_hil(definition: Any) -> bool:
+    return definition.get_closest_marker("hil") is not None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not _is_hil(metafunc.definition) or "target" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    state = config.stash[HIL_STATE]
+    names = ["target", "embedded_services", "app_path", "build_dir", "port",
+             "port_serial_number", "port_location"]
+    cli_port = any(config.getoption(o, None) for o in ("port", "port_serial_number", "port_location"))
+    params = []
+    for target in hil_targets(config):
+        marks = [pytest.mark.xdist_group(f"board-{target}")]
+        if state.virtual:
+            board = state.virtual_board(target)
+            values = [target, "serial", str(FIRMWARE_DIR), None, board.port, None, None]
+            marks.append(pytest.mark.host_test)
+        else:
+            entry = state.bench.get(target, BenchEntry(target))
+            ports = ({} if cli_port else entry.embedded_params())
+            values = [target, "esp,idf", str(FIRMWARE_DIR), f"build_{target}_{state.config_name}",
+                      ports.get("port"), ports.get("port_serial_number"), ports.get("port_location")]
+        params.append(pytest.param(*values, marks=marks, id=target))
+    metafunc.parametrize(",".join(names), params, indirect=True)
+
+    if "hil_variant" in metafunc.fixturenames:
+        metafunc.parametrize("hil_variant", hil_variant_names(config))
+
+
+def hil_variant_names(config: pytest.Config) -> list[str]:
+    """The variants the model plugin builds (its --variants / ini `variants` selection)."""
+    from model_builders.pytest_plugin import selected_variant_names
+
+    return selected_variant_names(config)
+
+
+# --------------------------------------------------------------------------- no board: fail fast
+def _ports_present() -> list[Any]:
+    from serial.tools import list_ports
+
+    return list(list_ports.comports())
+
+
+def missing_board_message(target: str, entry: BenchEntry, cli: dict[str, str | None],
+                          present: list[Any], bench_file: Path) -> str | None:
+    """None when the configured board of `target` is attached; else one message naming the
+    target and the ports tried. The check matches what is configured; it detects nothing."""
+    env_port = os.environ.get("ESPPORT")
+    port = env_port or cli.get("port") or entry.port
+    serial_number = cli.get("port_serial_number") or entry.serial_number
+    location = cli.get("port_location") or entry.location
+    devices = [p.device for p in present]
+    if port and not port.endswith("*"):
+        origin = "ESPPORT" if env_port else ("--port" if cli.get("port") else str(bench_file))
+        if os.path.exists(port):
+            return None
+        tried = f"{port} (from {origin}): not present"
+    elif serial_number:
+        wanted = {s.strip() for s in serial_number.split(",") if s.strip()}
+        if any(p.serial_number in wanted for p in present):
+            return None
+        tried = (f"serial number {serial_number}: no port has it "
+                 f"(present: {', '.join(devices) or 'none'})")
+    elif location:
+        if any(p.location == location for p in present):
+            return None
+        tried = f"USB location {location}: no port there (present: {', '.join(devices) or 'none'})"
+    else:
+        # Unconfigured: pytest-embedded (esptool) will probe the ports; boards attach over
+        # USB (a USB-UART bridge or USB-Serial-JTAG), so a machine with only its built-in
+        # /dev/ttyS* has no board to find.
+        pattern = (port or "").rstrip("*")
+        usb = [p.device for p in present if getattr(p, "vid", None) is not None]
+        candidates = [d for d in usb if pattern in d]
+        if candidates:
+            return None
+        tried = (f"no port configured (--port, ESPPORT, {bench_file.name} [{target}]) and no "
+                 f"USB serial port present{' matching ' + port if port else ''} "
+                 f"(present: {', '.join(devices) or 'none'})")
+    return (f"No board found for target {target}: ports tried: {tried}. "
+            f"Attach the board, fix {bench_file.name} / --port, or run with --virtual.")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Runs after -m / -k deselection: only selected hil items count."""
+    state = config.stash[HIL_STATE]
+    if state.virtual:
+        return
+    targets = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.get_closest_marker("hil") and callspec and "target" in callspec.params:
+            if callspec.params["target"] not in targets:
+                targets.append(callspec.params["target"])
+    if not targets:
+        return
+    cli = {o: config.getoption(o, None) for o in ("port", "port_serial_number", "port_location")}
+    present = _ports_present()
+    problems = [m for t in targets if (m := missing_board_message(
+        t, state.bench.get(t, BenchEntry(t)), cli, present, state.bench_file))]
+    for t in targets:
+        build = FIRMWARE_DIR / f"build_{t}_{state.config_name}"
+        if not (build / "flasher_args.json").exists():
+            problems.append(f"No firmware for target {t}: {build} has no flasher_args.json "
+                            f"(build it: cd firmware && idf.py -B {build.name} -D "
+                            f"SDKCONFIG_DEFAULTS='sdkconfig.defaults;sdkconfig.ci.{state.config_name}' "
+                            f"set-target {t} build).")
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def hil_state(pytestconfig: pytest.Config) -> HilState:
+    return pytestconfig.stash[HIL_STATE]
+
+
+@pytest.fixture
+def hil_source(hil_state: HilState) -> str:
+    """The ResultRecord source of this run: "virtual" (emulated) or "hil" (a real chip)."""
+    return "virtual" if hil_state.virtual else "hil"
+
+
+def port_lock_path(port_key: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in port_key.strip("/"))
+    return LOCK_DIR / f"{safe}.lock"
+
+
+@pytest.fixture(autouse=True)
+def _hil_port_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Holds the board's port while a hil test runs (autouse, so before `dut` opens it):
+    two xdist workers never share a board."""
+    if request.node.get_closest_marker("hil") is None or "target" not in request.fixturenames:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    target = request.getfixturevalue("target")
+    port = (request.getfixturevalue("port") or request.getfixturevalue("port_serial_number")
+            or request.getfixturevalue("port_location") or f"target-{target}")
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(port_lock_path(os.path.realpath(port) if port.startswith("/") else port)))
+    try:
+        lock.acquire(timeout=PORT_LOCK_TIMEOUT_S)
+    except Timeout:
+        pytest.fail(f"board of {target} ({port}) stayed locked by another worker for "
+                    f"{PORT_LOCK_TIMEOUT_S:.0f} s (lock file {lock.lock_file})", pytrace=False)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@pytest.fixture
+def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
+    """A connected targets.board.Board on pytest-embedded's dut."""
+    from targets.board import Board
+    from targets.dut_link import DutLink
+    from targets.protocol import ProtocolClient
+
+    link = DutLink(dut)
+    if hil_state.virtual:
+        hard_reset = hil_state.virtual_board(target).hard_reset
+        scale = 4.0  # the first upload of a model starts a host TFLM process
+    else:
+        serial = getattr(dut, "serial", None)
+        hard_reset = getattr(serial, "hard_reset", None)  # EspSerial: EN via DTR/RTS (esptool)
+        scale = 1.0
+    client = ProtocolClient(link, timeout_scale=scale)
+    board = Board(client, name=f"{target} board ({'virtual' if hil_state.virtual else 'real'}, "
+                              f"{getattr(getattr(dut, 'serial', None), 'port', '?')})",
+                  hard_reset=hard_reset, log_hint=link.logfile)
+    board.connect()
+    yield board
+
+
+# --------------------------------------------------------------------------- firmware figures
+@dataclass(frozen=True)
+class FirmwareFigures:
+    image_bytes: int | None
+    static_ram_bytes: int | None
+    note: str
+
+
+def firmware_figures(target: str, state: HilState) -> FirmwareFigures:
+    """Image size and static RAM of the flashed firmware, from the build's map file with
+    esp-idf-size (real hardware only; the virtual board has no firmware image)."""
+    if state.virtual:
+        return FirmwareFigures(None, None, "n/a (virtual)")
+    build = FIRMWARE_DIR / f"build_{target}_{state.config_name}"
+    maps = sorted(build.glob("*.map"))
+    if not maps:
+        return FirmwareFigures(None, None, f"no .map file in {build}")
+    proc = subprocess.run([sys.executable, "-m", "esp_idf_size", "--format", "json2", str(maps[0])],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        return FirmwareFigures(None, None, f"esp-idf-size failed on {maps[0]}: {proc.stderr.strip()[-300:]}")
+    summary = json.loads(proc.stdout)
+    static_ram = sum(int(m["used"]) for m in summary.get("layout", [])
+                     if "RAM" in m["name"].upper() and "FLASH" not in m["name"].upper())
+    return FirmwareFigures(int(summary["total_size"]), static_ram, f"esp-idf-size {maps[0].name}")
