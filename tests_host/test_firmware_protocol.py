@@ -487,6 +487,10 @@ def test_serial_link_over_a_pty_talks_to_fw_host():
     try:
         c = ProtocolClient(link, baud=115200)
         model = fake_model(pad_to=5000)
+        try:  # the boot banner, unless fw_host printed it before the port was opened (and flushed)
+            assert c.wait_banner(timeout=2)["engine"] == "fake"
+        except BoardTimeout:
+            pass
         assert c.identify()["engine"] == "fake"
         assert c.upload(model)["model_bytes"] == 5000
         assert c.infer(2, bytes(8))["output_bytes"] == fake_output(model, bytes(8))
