@@ -88,12 +88,18 @@ class GateSession:
             self.baseline, self.baseline_error = None, str(exc)
         self.submitted = 0
         self.expected = 0
+        self.gate_items: set[str] = set()
+        self.skipped = 0  # gate items skipped for a stated reason (nothing to measure)
         self.failed_items: list[str] = []
 
-    def meta(self, dataset_fingerprint: str | None) -> dict:
-        return run_meta(dataset_fingerprint, repo_dir=ROOT)
+    def meta(self) -> dict:
+        """Versions, git commit and the fingerprint of the dataset this run built from."""
+        from model_builders.pytest_plugin import BUILD_SESSION
 
-    def _ensure_run_started(self, record: ResultRecord) -> None:
+        build = self.config.stash.get(BUILD_SESSION, None)
+        return run_meta(build.data.fingerprint if build else None, repo_dir=ROOT)
+
+    def _ensure_run_started(self) -> None:
         """Archive the previous run's results only when this run has a first result, so a
         run of unit tests alone leaves the last report in place. Once per run, across
         xdist workers (the run id comes from the controller)."""
@@ -101,11 +107,15 @@ class GateSession:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.report_dir / ".run.lock")):
             if (self.store.read_meta() or {}).get("run_id") != run_id:
-                meta = self.meta(record.extra.get("dataset_fingerprint"))
-                self.store.start_run(meta={"run_id": run_id, **meta})
+                self.store.start_run(meta={"run_id": run_id, **self.meta()})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A gate item skipped with a reason (nothing to measure) still leaves the run complete."""
+        if report.skipped and report.nodeid in self.gate_items:
+            self.skipped += 1
 
     def submit(self, record: ResultRecord) -> Gate:
-        self._ensure_run_started(record)
+        self._ensure_run_started()
         self.store.append(record)
         self.submitted += 1
         problems: list[str] = []
@@ -153,11 +163,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         os.environ[RUN_ID_ENV] = uuid.uuid4().hex
     config.stash[SESSION] = GateSession(config)
+    config.pluginmanager.register(config.stash[SESSION], "tinyml-gate-session")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    config.stash[SESSION].expected = sum("result_sink" in getattr(item, "fixturenames", ()) for item in items)
+    gate = config.stash[SESSION]
+    gate.gate_items = {item.nodeid for item in items if "result_sink" in getattr(item, "fixturenames", ())}
+    gate.expected = len(gate.gate_items)
+
 
 
 class BoundSink:
@@ -196,8 +210,9 @@ def _complete(session: pytest.Session, gate: GateSession, exitstatus: int) -> tu
         return False, "the run was interrupted"
     if config.getoption("keyword") or config.getoption("variants") or config.getoption("target", None) not in (None, "auto", "all"):
         return False, "the selection was filtered (-k, --variants or --target)"
-    if gate.expected == 0 or gate.submitted < gate.expected:
-        return False, f"{gate.submitted} of {gate.expected} results were measured"
+    expected = gate.expected - gate.skipped
+    if gate.expected == 0 or gate.submitted < expected:
+        return False, f"{gate.submitted} of {expected} results were measured ({gate.skipped} skipped with a reason)"
     errors = [r for r in gate.store.read() if r.error]
     if errors:
         return False, f"{len(errors)} result(s) could not be measured"
@@ -212,8 +227,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if (gate.store.read_meta() or {}).get("run_id") != os.environ.get(RUN_ID_ENV):
         return  # no result in this run: the last report stays as it was
     records = gate.store.read()
-    fingerprints = {r.extra.get("dataset_fingerprint") for r in records} - {None}
-    meta = gate.meta(fingerprints.pop() if len(fingerprints) == 1 else None)
+    meta = gate.store.read_meta() or gate.meta()  # as recorded when the run's first result came
     paths = build_report(records, gate.report_dir, gate.baseline_path, gate.budgets_path,
                          known_variants=gate.known_variants, known_targets=gate.known_targets,
                          current_meta=meta, tolerances=gate.tolerances)

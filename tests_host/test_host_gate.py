@@ -20,9 +20,9 @@ def host_measurements(prepared_data, pytestconfig) -> HostMeasurements:
 
 
 def test_variant_on_target(variant, target, target_profile, built_variants, external_model_files,
-                           host_measurements, prepared_data, result_sink):
+                           host_measurements, result_sink):
     reference = host_measurements.measure(built_variants["float32"])
-    extra = {"dataset_fingerprint": prepared_data.fingerprint}
+    extra = {}
     if variant in external_model_files:
         measured = host_measurements.measure(external_model_files[variant], is_external=True)
         extra["origin"] = str(external_model_files[variant].path)
