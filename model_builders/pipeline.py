@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import importlib.metadata
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +230,7 @@ def build_rows(session: BuildSession) -> list[dict[str, Any]]:
 
 def write_builds_csv(session: BuildSession, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # xdist workers write it too
     with open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=BUILDS_CSV_COLUMNS)
         writer.writeheader()
