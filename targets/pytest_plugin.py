@@ -48,6 +48,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "accuracy is measured when --dataset matches its input shape")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    selected_targets(config)  # an unknown --target is one usage error, before collection
+
+
 def target_registry(config: pytest.Config) -> dict[str, TargetProfile]:
     """The target registry, loaded once per run (whichever plugin asks first)."""
     if TARGETS not in config.stash:
