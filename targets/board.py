@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 # The evaluation stream pipelines lines, so it uses the client's reply reader and timing
-# (ProtocolClient._next_reply / _timeout / _invoke_timeout) besides its public commands.
+# (ProtocolClient.next_reply, invoke_timeout) besides its one-command-one-reply methods.
 from targets.protocol import (BoardResetError, BoardTimeout, ProtocolClient, ProtocolError,
                               encode_command)
 
@@ -218,7 +218,7 @@ class Board:
                     pending.append((next_send, len(line)))
                     in_flight += len(line)
                     next_send += 1
-                reply = self.client._next_reply("infer", self._reply_timeout(in_flight))
+                reply = self.client.next_reply("infer", self._reply_timeout(in_flight))
                 if reply.get("cmd") not in ("infer", "?"):
                     continue  # a late reply to a command that timed out earlier
                 if not reply.get("ok", False):
@@ -243,7 +243,7 @@ class Board:
     def _reply_timeout(self, in_flight_bytes: int) -> float:
         """What the client would allow one infer, plus the link time of the lines ahead."""
         client = self.client
-        return client._timeout(client._invoke_timeout(1)) + client.link_seconds(in_flight_bytes)
+        return client.invoke_timeout(1) + client.link_seconds(in_flight_bytes)
 
     # ---------------------------------------------------------------- recovery
     def _do_upload(self) -> UploadReport:

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from reports.records import ResultRecord
-from targets.estimator import _COST_DTYPE, _KIND_OF_OP, estimate_latency
+from targets.estimator import COST_DTYPE, KIND_OF_OP, estimate_latency
 from targets.model_analysis import OpInfo
 from targets.registry import (DEFAULT_TARGETS_FILE, Coefficient, CostModel, TargetProfile,
                               load_targets, write_coefficients)
@@ -57,13 +57,13 @@ class Fit:
 
 def coefficient_key(info: OpInfo) -> str:
     """The estimator's (dtype, kind) for an op, as write_coefficients spells it."""
-    dtype = _COST_DTYPE.get(info.dtype, "float32")
-    kind = _KIND_OF_OP.get(info.op)
+    dtype = COST_DTYPE.get(info.dtype, "float32")
+    kind = KIND_OF_OP.get(info.op)
     return f"{dtype}.{kind}" if kind is not None and info.macs else f"{dtype}.per_element"
 
 
 def _work(info: OpInfo) -> int:
-    return info.macs if (_KIND_OF_OP.get(info.op) and info.macs) else info.elements
+    return info.macs if (KIND_OF_OP.get(info.op) and info.macs) else info.elements
 
 
 def measured_models(records: Iterable[ResultRecord]) -> tuple[list[MeasuredModel], list[str]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from targets.model_analysis import ModelAnalysis
 from targets.registry import TargetProfile
 
-_KIND_OF_OP = {
+KIND_OF_OP = {
     "CONV_2D": "conv",
     "TRANSPOSE_CONV": "conv",
     "DEPTHWISE_CONV_2D": "depthwise_conv",
@@ -20,7 +20,7 @@ _KIND_OF_OP = {
 }
 # Integer activations other than int8 are charged as int8 (the closest fixed-point path);
 # anything else (float16, hybrid float ops) as float32.
-_COST_DTYPE = {"int8": "int8", "uint8": "int8", "int16": "int8", "int32": "int8", "float32": "float32"}
+COST_DTYPE = {"int8": "int8", "uint8": "int8", "int16": "int8", "int32": "int8", "float32": "float32"}
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ def estimate_latency(analysis: ModelAnalysis, target: TargetProfile) -> LatencyE
     used = [cost.per_op_overhead_cycles]
     notes: list[str] = []
     for info in analysis.op_infos:
-        dtype = _COST_DTYPE.get(info.dtype, "float32")
+        dtype = COST_DTYPE.get(info.dtype, "float32")
         note = f"{info.dtype} ops charged at {dtype} rates"
         if info.dtype != dtype and note not in notes:
             notes.append(note)
-        kind = _KIND_OF_OP.get(info.op)
+        kind = KIND_OF_OP.get(info.op)
         if kind is not None and info.macs:
             coefficient = cost.coefficient(dtype, kind)
             work = info.macs

@@ -178,7 +178,7 @@ class ProtocolClient:
         self._recent.append(text)
         return text
 
-    def _next_reply(self, what: str, timeout: float, *, watch: bool = True) -> dict[str, Any]:
+    def next_reply(self, what: str, timeout: float, *, watch: bool = True) -> dict[str, Any]:
         """The next prefixed line. With `watch`, a new banner raises BoardResetError and a
         panic marker BoardPanicError; without it (waiting for a boot) both pass."""
         deadline = time.monotonic() + timeout
@@ -205,10 +205,10 @@ class ProtocolClient:
     def _on_panic(self, marker: str) -> None:
         banner = None
         try:
-            banner = self._next_reply("boot banner after a panic",
+            banner = self.next_reply("boot banner after a panic",
                                       self._timeout(PANIC_BANNER_WAIT_S), watch=False)
             while banner.get("cmd") != "boot":
-                banner = self._next_reply("boot banner after a panic",
+                banner = self.next_reply("boot banner after a panic",
                                           self._timeout(PANIC_BANNER_WAIT_S), watch=False)
         except BoardTimeout:
             banner = None
@@ -225,7 +225,7 @@ class ProtocolClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise BoardTimeout("boot banner", t, list(self._recent))
-            body = self._next_reply("boot banner", remaining, watch=False)
+            body = self.next_reply("boot banner", remaining, watch=False)
             if body.get("cmd") == "boot":
                 self.banner = body
                 return body
@@ -244,7 +244,7 @@ class ProtocolClient:
         deadline = time.monotonic() + t
         while True:
             try:
-                body = self._next_reply(cmd, max(deadline - time.monotonic(), 0.0))
+                body = self.next_reply(cmd, max(deadline - time.monotonic(), 0.0))
             except BoardTimeout as exc:
                 raise BoardTimeout(cmd, t, exc.last_lines) from None
             if body.get("cmd") not in (cmd, "?"):
@@ -304,7 +304,7 @@ class ProtocolClient:
                 in_flight.append((next_seq, generation))
                 next_seq += 1
             try:
-                body = self._next_reply("upload_chunk", per_reply)
+                body = self.next_reply("upload_chunk", per_reply)
             except BoardTimeout:
                 retries += 1
                 if retries > max_retries:
@@ -363,6 +363,10 @@ class ProtocolClient:
             self._invoke_s = max(float(body["us"]) / 1e6, 1e-6)
         return body
 
+    def invoke_timeout(self, runs: int) -> float:
+        """Seconds to wait for a reply to `runs` invokes (scaled, with the link margin)."""
+        return self._timeout(self._invoke_timeout(runs))
+
     def _invoke_timeout(self, runs: int) -> float:
         per_run = 2 * self._invoke_s if self._invoke_s is not None else DEFAULT_INVOKE_S
         return BASE_TIMEOUT_S + runs * per_run
@@ -391,7 +395,7 @@ class ProtocolClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise BoardTimeout("reset (boot banner)", t, list(self._recent))
-            body = self._next_reply("reset", remaining, watch=False)
+            body = self.next_reply("reset", remaining, watch=False)
             if body.get("cmd") == "boot":
                 self.banner = body
                 return body

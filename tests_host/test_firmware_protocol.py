@@ -31,7 +31,7 @@ def fw(**options) -> FwHostProcess:
 def raw_reply(client: ProtocolClient, line: bytes) -> dict:
     """Sends a raw line and returns the next reply, ok or not."""
     client.link.write(line)
-    return client._next_reply("raw", 5.0)
+    return client.next_reply("raw", 5.0)
 
 
 def upload_raw(client: ProtocolClient, model: bytes, crc: int | None = None) -> dict:
@@ -336,10 +336,10 @@ def test_every_host_line_gets_exactly_one_reply():
              b"\xc3\x28\n", b"upload_begin 5 0000000g\n", b"identify\r\n"]
     with fw() as board:
         board.link.write(b"".join(lines))
-        replies = [board.client._next_reply("burst", 5.0) for _ in lines]
+        replies = [board.client.next_reply("burst", 5.0) for _ in lines]
         assert [r["ok"] for r in replies] == [True, False, False, False, False, False, False, False, True]
         with pytest.raises(BoardTimeout):
-            board.client._next_reply("nothing more", 0.3)
+            board.client.next_reply("nothing more", 0.3)
 
 
 # ------------------------------------------------------------------ resets, panics, noise
