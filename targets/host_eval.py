@@ -70,9 +70,9 @@ def evaluate_on_host(
 
     reference_outputs = None
     if not analysis.deployable:
-        from targets.reference import run_reference
+        from targets.reference import run_reference_cached
 
-        outputs = run_reference(model_bytes, inputs)
+        outputs = run_reference_cached(model_bytes, inputs)
         engine, arena_bytes = "tflite-reference", None
         arena_source = "n/a: not runnable on TFLite Micro (" + "; ".join(analysis.notes) + ")"
         input_details, output_details = analysis.input, analysis.output
@@ -82,9 +82,9 @@ def evaluate_on_host(
             engine, arena_bytes, arena_source = "tflm", worker.arena_bytes, worker.arena_source
             input_details, output_details = worker.input, worker.output
         if reference:
-            from targets.reference import run_reference
+            from targets.reference import run_reference_cached
 
-            reference_outputs = run_reference(model_bytes, inputs)
+            reference_outputs = run_reference_cached(model_bytes, inputs)
 
     max_lsb = lsb_per_sample = max_abs = None
     if reference_outputs is not None:

@@ -85,7 +85,10 @@ def test_a_worse_arena_than_the_baseline_is_a_regression_with_numbers(tmp_path, 
         {"variant": "ptq_int8", "target": "esp32", "source": "host-tflm", "arena_bytes": measured["arena_bytes"] - 64,
          "model_bytes": measured["model_bytes"]}]}
     (tmp_path / "baseline.json").write_text(json.dumps(baseline))
-    code, outcomes, output = run_gate(tmp_path)
+    (tmp_path / "tf_probe.py").write_text(
+        "import sys\ndef pytest_sessionfinish(session):\n    print('TF_IMPORTED', 'tensorflow' in sys.modules)\n")
+    code, outcomes, output = run_gate(tmp_path, "-p", "tf_probe", env={"PYTHONPATH": str(tmp_path)})
+    assert "TF_IMPORTED False" in output  # warm: nothing built, reference outputs cached
     assert code == 1 and outcomes["ptq_int8-esp32"] == "FAILED" and outcomes["float32-esp32"] == "PASSED"
     old, new = measured["arena_bytes"] - 64, measured["arena_bytes"]
     assert f"regression: arena_bytes {old:,} -> {new:,}" in output, output[-3000:]
