@@ -270,7 +270,8 @@ class VirtualBoard:
         from targets.firmware_ops import registered_ops
 
         return {"ok": True, "cmd": cmd, "proto": PROTO_VERSION, "fw": FW_VERSION,
-                "target": self.target, "clock_mhz": self.engine.clock_mhz,
+                "target": self.target, "platform": "virtual (host TFLM, estimated timings)",
+                "clock_mhz": self.engine.clock_mhz,
                 "arena_capacity": self.engine.arena_capacity,
                 "max_model_bytes": self.max_model_bytes, "line_max": self.line_max,
                 "chunk_max": self.chunk_max, "free_heap": self.free_heap(),

@@ -130,7 +130,7 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, built_variants, 
             "upload_seconds": round(cycle.upload.seconds, 3), "cycle_seconds": round(cycle.seconds, 3),
             "lsb_diff_per_sample": [int(d) for d in diff] if max_lsb_diff else [],
             "recoveries": [e.__dict__ for e in hil_board.events],
-            "board": {k: hil_board.banner.get(k) for k in ("fw", "engine", "esp_nn", "clock_mhz", "nonce")},
+            "board": {k: hil_board.banner.get(k) for k in ("fw", "platform", "engine", "esp_nn", "clock_mhz", "nonce")},
             "emulated": bool(emulated),
         },
     )

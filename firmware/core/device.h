@@ -23,6 +23,7 @@ constexpr uint32_t kBenchMaxWarmup = 1000;
 struct DeviceConfig {
   const char* fw_version = "0.1.0";
   const char* target = "host";
+  const char* platform = "host";  // what runs the core: "ESP-IDF v5.3.1", "host"; recorded beside latency
   int clock_mhz = 0;
   size_t line_max = 4096;
   size_t chunk_max = 2048;

@@ -2,9 +2,11 @@
 // the protocol on the console forever. Flash once; models arrive over serial.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "device.h"
 #include "esp_heap_caps.h"
+#include "esp_idf_version.h"
 #include "esp_port.h"
 #include "sdkconfig.h"
 #include "tflm_engine.h"
@@ -47,6 +49,8 @@ extern "C" void app_main(void) {
   tmh::DeviceConfig config;
   config.fw_version = kFirmwareVersion;
   config.target = CONFIG_IDF_TARGET;
+  static std::string platform = std::string("ESP-IDF ") + esp_get_idf_version();
+  config.platform = platform.c_str();
   config.clock_mhz = tmh::esp_cpu_mhz();
   config.line_max = CONFIG_TMH_LINE_MAX;
   config.chunk_max = CONFIG_TMH_CHUNK_MAX;
