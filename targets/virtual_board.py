@@ -12,7 +12,7 @@ Faults are injected by ``--fault`` so the host's recovery can be tested (see Fau
 A hardware reset (what DTR/RTS does to a real board) is SIGUSR1 to this process.
 
     python -m targets.virtual_board --target esp32s3 [--fault reset-eval@40 ...]
-    python -m targets.virtual_board --bench            # timing figures, see bench_main
+    python -m targets.virtual_board --bench   # timing figures (targets.virtual_board_bench)
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from targets.virtual_engine import EngineError, LoadedModel, TflmEngine
 
 PREFIX = b"@@TMH "
 PROTO_VERSION = 1
@@ -105,107 +107,6 @@ class FaultPlan:
         for kind, count in self.at.items():
             args += ["--fault", f"{kind}@{count}"]
         return args
-
-
-# --------------------------------------------------------------------------- engine
-@dataclass
-class LoadedModel:
-    arena_used_bytes: int
-    input: dict[str, Any]  # protocol tensor description
-    output: dict[str, Any]
-    est_total_us: float
-    est_per_op: list[tuple[int, str, float]]
-    invoke: Callable[[bytes], bytes]
-    close: Callable[[], None]
-
-
-class EngineError(Exception):
-    def __init__(self, code: str, msg: str, **fields: Any) -> None:
-        super().__init__(msg)
-        self.code, self.msg, self.fields = code, msg, fields
-
-
-class TflmEngine:
-    """Host TFLite Micro plus the target's cost model. Workers are cached by model CRC so a
-    re-upload after a reset costs no new interpreter process (the protocol state still says
-    the model is gone: the cache is invisible to the host)."""
-
-    def __init__(self, target: str, arena_capacity: int) -> None:
-        from targets.registry import load_targets
-
-        targets = load_targets()
-        if target not in targets:
-            raise SystemExit(f"virtual board: unknown target {target!r}; known: {sorted(targets)}")
-        self.profile = targets[target]
-        self.arena_capacity = arena_capacity
-        self._cache: dict[tuple[int, int], LoadedModel] = {}
-
-    @property
-    def clock_mhz(self) -> int:
-        return int(self.profile.clock_mhz)
-
-    def load(self, model: bytes) -> LoadedModel:
-        key = (zlib.crc32(model), len(model))
-        if key not in self._cache:
-            self._cache[key] = self._load(model)
-        return self._cache[key]
-
-    def _load(self, model: bytes) -> LoadedModel:
-        import numpy as np
-
-        from targets.estimator import estimate_latency
-        from targets.firmware_ops import missing_ops
-        from targets.model_analysis import analyze_model
-        from targets.tflm_runner import TflmError, TflmWorker
-
-        if len(model) < 8 or model[4:8] != b"TFL3":
-            raise EngineError("E_MODEL", "not a TFLite flatbuffer (identifier TFL3 missing)")
-        try:
-            analysis = analyze_model(model, name="uploaded")
-        except Exception as exc:  # any parse failure is a verification failure
-            raise EngineError("E_MODEL", f"flatbuffer verification failed: {exc}") from exc
-        missing = missing_ops(list(analysis.ops))
-        if missing:
-            raise EngineError("E_OP", f"op {missing[0]} not registered", op=missing[0])
-        try:
-            worker = TflmWorker(model, name="virtual-board")
-        except TflmError as exc:
-            raise EngineError("E_MODEL", f"TFLM could not load the model: {exc}") from exc
-        if worker.arena_bytes > self.arena_capacity:
-            worker.close()
-            raise EngineError("E_ALLOC", f"arena needs {worker.arena_bytes} B",
-                              arena_capacity=self.arena_capacity)
-        estimate = estimate_latency(analysis, self.profile)
-        in_d, out_d = worker.input, worker.output
-        in_dtype, out_dtype = np.dtype(in_d.dtype), np.dtype(out_d.dtype)
-
-        def invoke(data: bytes) -> bytes:
-            batch = np.frombuffer(data, dtype=in_dtype).reshape((1, *tuple(in_d.shape)[1:]))
-            try:
-                out = worker.invoke(batch)
-            except TflmError as exc:
-                raise EngineError("E_INVOKE", str(exc)) from exc
-            return np.ascontiguousarray(out, dtype=out_dtype).tobytes()
-
-        return LoadedModel(
-            arena_used_bytes=int(worker.arena_bytes),
-            input=_describe(in_d), output=_describe(out_d),
-            est_total_us=float(estimate.total_us),
-            est_per_op=[(int(o.index), str(o.op), float(o.us)) for o in estimate.per_op],
-            invoke=invoke, close=worker.close)
-
-    def close(self) -> None:
-        for model in self._cache.values():
-            model.close()
-        self._cache.clear()
-
-
-def _describe(details: Any) -> dict[str, Any]:
-    import numpy as np
-
-    return {"type": np.dtype(details.dtype).name, "shape": [int(d) for d in details.shape],
-            "bytes": int(details.nbytes), "scale": float(details.scale),
-            "zero_point": int(details.zero_point)}
 
 
 # --------------------------------------------------------------------------- protocol
@@ -576,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench", action="store_true", help="print timing figures and exit")
     args = parser.parse_args(argv)
     if args.bench:
+        from targets.virtual_board_bench import bench_main
+
         return bench_main(args.target)
     try:
         faults = FaultPlan.parse(args.fault)
@@ -693,97 +596,6 @@ class VirtualBoardProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-# --------------------------------------------------------------------------- demo models
-def build_demo_models(seed: int = 0, *, samples: int = 64) -> dict[str, Any]:
-    """Untrained reference-CNN models (int8 and float32) and random inputs in [0, 1], for the
-    harness's own tests and the timing benchmark: protocol work, not accuracy, is what they
-    exercise. Builds in a few seconds with tf_keras (TensorFlow imported here, lazily)."""
-    import numpy as np
-
-    from model_builders.architectures import get_architecture
-    from model_builders.conversion import to_float32, to_full_int8
-    from model_builders.tf_runtime import import_tf, seed_everything
-
-    _, keras = import_tf()
-    seed_everything(seed)
-    rng = np.random.default_rng(seed)
-    x = rng.random((samples, 50, 3), dtype=np.float32)
-    y = rng.integers(0, 3, samples)
-    model = get_architecture("reference_cnn")((50, 3), 3, keras)
-    return {"int8": to_full_int8(model, x[:32]), "float32": to_float32(model), "x": x, "y": y}
-
-
-# --------------------------------------------------------------------------- benchmark
-class _CountingLink:
-    """Counts the bytes each way, to turn a run into link time at a UART baud rate."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.sent, self.received = inner, 0, 0
-
-    def write(self, data: bytes) -> None:
-        self.sent += len(data)
-        self.inner.write(data)
-
-    def readline(self, timeout: float) -> bytes | None:
-        line = self.inner.readline(timeout)
-        self.received += len(line or b"")
-        return line
-
-
-def bench_main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
-               warmup: int = 10, baud: int = 921600) -> int:
-    """Timing goals of the HIL cycle, printed (tests assert correctness, not time):
-    1. the virtual board's full per-variant cycle (upload + verify, bench of `runs` after
-       `warmup`, `samples`-sample evaluation), wall clock on this machine;
-    2. the same cycle on a real UART at `baud`, computed from the bytes the protocol moved
-       in run 1 (10 bits per byte) plus the chip's compute from the latency estimate."""
-    from targets.board import Board, run_cycle
-    from targets.protocol import ProtocolClient, SerialLink
-
-    print("building demo models (reference CNN, untrained; sizes as the real variants) ...", flush=True)
-    models = build_demo_models(samples=samples)
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    rows = []
-    with VirtualBoardProcess(target) as vb:
-        link = _CountingLink(SerialLink(vb.port))
-        board = Board(ProtocolClient(link), name=f"virtual {target}", hard_reset=vb.hard_reset)
-        board.connect()
-        for kind in ("int8", "float32"):
-            model = models[kind]
-            in_bytes = 150 if kind == "int8" else 600
-            batch = [rng.integers(0, 256, in_bytes, dtype=np.uint8).tobytes() for _ in range(samples)]
-            for round_ in ("cold", "warm"):  # cold: the board starts a TFLM worker for the model
-                link.sent = link.received = 0
-                result = run_cycle(board, model, name=f"demo_{kind}", samples=batch,
-                                   runs=runs, warmup=warmup)
-                rows.append((kind, round_, len(model), result, link.sent, link.received))
-        link.inner.close()
-    print(f"\nvirtual board ({target}), {samples} samples, bench {runs} runs after {warmup} warm-up:")
-    print(f"{'model':<8} {'round':<5} {'bytes':>7} {'upload s':>9} {'eval s':>7} {'cycle s':>8} "
-          f"{'goal':>6}")
-    for kind, round_, size, r, _, _ in rows:
-        ok = "ok" if r.seconds < 3.0 else "MISSED"
-        print(f"{kind:<8} {round_:<5} {size:>7} {r.upload.seconds:>9.3f} {r.evaluation.seconds:>7.3f} "
-              f"{r.seconds:>8.3f} {'<3 s ' + ok:>6}")
-    print(f"\nreal UART at {baud} baud, computed from the bytes above (10 bits/byte, both "
-          f"directions serialized) + chip compute from the latency estimate:")
-    print(f"{'model':<8} {'host->dev':>10} {'dev->host':>10} {'link s':>7} {'compute s':>10} "
-          f"{'total s':>8} {'goal':>8}")
-    for kind, round_, size, r, sent, received in rows:
-        if round_ != "warm":
-            continue
-        link_s = (sent + received) * 10 / baud
-        compute_s = (runs + warmup + samples + 1) * r.bench.mean_us / 1e6
-        total = link_s + compute_s
-        print(f"{kind:<8} {sent:>10} {received:>10} {link_s:>7.2f} {compute_s:>10.3f} {total:>8.2f} "
-              f"{'<5 s ' + ('ok' if total < 5 else 'MISSED'):>8}")
-    print("\nversus rebuild-and-reflash per variant: about a minute (idf.py build + esptool "
-          "flash of a ~1 MB image at 921600 baud; the issue's figure, not measured here).")
-    return 0
 
 
 if __name__ == "__main__":
