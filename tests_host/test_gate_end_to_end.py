@@ -93,3 +93,28 @@ def test_a_worse_arena_than_the_baseline_is_a_regression_with_numbers(tmp_path, 
     old, new = measured["arena_bytes"] - 64, measured["arena_bytes"]
     assert f"regression: arena_bytes {old:,} -> {new:,}" in output, output[-3000:]
     assert (tmp_path / "baseline.obtained.json").exists()
+
+
+def test_a_directory_dataset_goes_through_the_whole_gate(tmp_path, warm):
+    """--dataset DIR: trained on the user's data, gated with the user's budgets; a model of
+    another input shape is an error for that model alone (the dataset is explicit)."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for label, name in enumerate(("still", "shake")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(12):
+            signal = rng.normal(0, 0.05, (20, 2)) + label * np.sin(np.linspace(0, 12, 20))[:, None]
+            np.save(tmp_path / "data" / name / f"{i}.npy", signal.astype(np.float32))
+    (tmp_path / "budgets.toml").write_text("[defaults]\nmin_accuracy = 50.0\n")
+    (tmp_path / "other_shape.tflite").write_bytes(warm["ptq_int8"].tflite_bytes)  # 50x3 input
+    code, outcomes, output = run_gate(tmp_path, "--dataset", str(tmp_path / "data"),
+                                      "--budgets", str(tmp_path / "budgets.toml"),
+                                      "--model", str(tmp_path / "other_shape.tflite"),
+                                      env={"TINYML_CACHE_DIR": str(tmp_path / "cache")})
+    assert outcomes == {"float32-esp32": "PASSED", "ptq_int8-esp32": "PASSED",
+                        "other_shape-esp32": "FAILED"}, output[-3000:]
+    assert "does not match --dataset samples (20, 2)" in output
+    saved = records(tmp_path)
+    assert saved["ptq_int8-esp32"]["test_samples"] == 4  # 20 % of 12 per class, 2 classes
+    assert saved["ptq_int8-esp32"]["macs"] > 0 and saved["ptq_int8-esp32"]["accuracy"] >= 50.0
