@@ -219,16 +219,21 @@ class ProtocolClient:
     # ------------------------------------------------------------ commands
     def wait_banner(self, timeout: float = 10.0) -> dict[str, Any]:
         """Waits for a boot banner (any nonce); boot logs and reset markers pass."""
+        return self._await_banner("boot banner", timeout)
+
+    def _await_banner(self, what: str, timeout: float) -> dict[str, Any]:
         t = self._timeout(timeout)
         deadline = time.monotonic() + t
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise BoardTimeout("boot banner", t, list(self._recent))
-            body = self.next_reply("boot banner", remaining, watch=False)
+                raise BoardTimeout(what, t, list(self._recent))
+            body = self.next_reply(what, remaining, watch=False)
             if body.get("cmd") == "boot":
                 self.banner = body
                 return body
+            if body.get("cmd") == "reset" and not body.get("ok", False):
+                raise ProtocolError(body, "reset")
 
     def request(self, line: str, *, timeout: float) -> dict[str, Any]:
         """Sends one command line, returns its reply (ok=true). `timeout` is scaled by
@@ -389,18 +394,7 @@ class ProtocolClient:
     def reset(self, banner_timeout: float = 10.0) -> dict[str, Any]:
         """Restarts the board; returns the new banner."""
         self.link.write(encode_command("reset"))
-        t = self._timeout(banner_timeout)
-        deadline = time.monotonic() + t
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BoardTimeout("reset (boot banner)", t, list(self._recent))
-            body = self.next_reply("reset", remaining, watch=False)
-            if body.get("cmd") == "boot":
-                self.banner = body
-                return body
-            if body.get("cmd") == "reset" and not body.get("ok", False):
-                raise ProtocolError(body, "reset")
+        return self._await_banner("reset (boot banner)", banner_timeout)
 
 
 # ------------------------------------------------------------------ links
