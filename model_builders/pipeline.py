@@ -131,7 +131,8 @@ def prepare_data(config: BuildConfig, cache: ArtifactCache | None = None) -> Pre
     if config.window is not None and config.window != dataset.window:
         raise DatasetError(f"dataset {dataset.source}: window {dataset.window} but --window {config.window}")
     split = stratified_split(dataset, seed=config.seed, fractions=config.split_fractions)
-    material = {"kind": "data", "dataset": dataset.fingerprint(), "window": dataset.window,
+    fingerprint = dataset.fingerprint()
+    material = {"kind": "data", "dataset": fingerprint, "window": dataset.window,
                 "split_seed": config.seed, "fractions": list(config.split_fractions)}
     key = cache_key(material)
 
@@ -140,7 +141,7 @@ def prepare_data(config: BuildConfig, cache: ArtifactCache | None = None) -> Pre
         (out / "split.json").write_text(split.to_json())
         (out / "normalization.json").write_text(normalization.to_json())
         (out / "normalization.h").write_text(normalization.to_c_header())
-        return {"dataset_fingerprint": dataset.fingerprint(), "source": dataset.source,
+        return {"dataset_fingerprint": fingerprint, "source": dataset.source,
                 "class_names": list(dataset.class_names), "window": dataset.window, "channels": dataset.channels}
 
     directory, _ = cache.get_or_build(key, material, build)
@@ -156,10 +157,10 @@ def prepare_data(config: BuildConfig, cache: ArtifactCache | None = None) -> Pre
 
 
 def _function_source(module_file: Path, function: str) -> str:
-    tree = ast.parse(module_file.read_text())
-    for node in tree.body:
+    source = module_file.read_text()
+    for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef) and node.name == function:
-            return ast.get_source_segment(module_file.read_text(), node) or ""
+            return ast.get_source_segment(source, node) or ""
     raise KeyError(f"{module_file} has no function {function}")
 
 
