@@ -21,12 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", help="directory <root>/<class>/*.npy, or 'basicmotions'; default: built-in synthetic gestures")
     parser.add_argument("--window", type=int, help="timesteps per sample (default: the most common length)")
     parser.add_argument("--variants", help="comma-separated variant names (default: all)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="seed for the built-in data, the split and training")
+    parser.add_argument("--training-seed", type=int, help="seed for training alone (default: --seed)")
     parser.add_argument("--architecture", default="reference_cnn", help="registered model architecture")
     parser.add_argument("--rebuild", action="store_true", help="ignore the cache and rebuild")
     parser.add_argument("--out", type=Path, default=Path("reports/latest/builds.csv"))
     args = parser.parse_args(argv)
-    config = BuildConfig(dataset=args.dataset, window=args.window, seed=args.seed, rebuild=args.rebuild,
+    config = BuildConfig(dataset=args.dataset, window=args.window, seed=args.seed, training_seed=args.training_seed,
+                         rebuild=args.rebuild,
                          architecture=args.architecture,
                          variants=[v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None)
     started = time.perf_counter()

@@ -37,7 +37,8 @@ class BuildConfig:
     dataset: str | None = None  # None: built-in synthetic gestures; "basicmotions"; or a directory
     window: int | None = None
     variants: list[str] | None = None  # None: all
-    seed: int = 7
+    seed: int = 7  # data: the synthetic gestures, the split, the representative samples
+    training_seed: int | None = None  # weights init and shuffling; None: the same as seed
     split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     architecture: str = "reference_cnn"
     rebuild: bool = False
@@ -45,6 +46,13 @@ class BuildConfig:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # recipe -> params (tests, experiments)
     synthetic_samples_per_class: int = 250
     representative_indices: list[int] | None = None  # custom set (indices into the dataset); checked
+
+
+    @property
+    def effective_training_seed(self) -> int:
+        """Retraining with another training seed on the same data and split is how a test
+        stands in for another machine's CPU (other float bits, same samples)."""
+        return self.seed if self.training_seed is None else self.training_seed
 
 
 @dataclass(frozen=True)
@@ -190,7 +198,7 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print)
         parent = built[recipe.parent] if recipe.parent else None
         material = {"kind": "variant", "recipe": recipe.name, "function": recipe.function, "params": recipe.params,
                     "code": _code_hash(recipe, config.architecture), "parent": parent.key if parent else None,
-                    "data": data.key, "architecture": config.architecture, "seed": config.seed,
+                    "data": data.key, "architecture": config.architecture, "seed": config.effective_training_seed,
                     "libraries": versions,
                     "representative": hashlib.sha256(np.asarray(rep_indices).tobytes()).hexdigest()}
         key = cache_key(material)
@@ -200,7 +208,7 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print)
             from . import recipes
 
             log(f"building ({recipe.description})")
-            ctx = BuildContext(recipe, config.seed, config.architecture, data.x_train, data.y_train, data.x_val,
+            ctx = BuildContext(recipe, config.effective_training_seed, config.architecture, data.x_train, data.y_train, data.x_val,
                                data.y_val, data.x_test, data.y_test, len(data.class_names), representative,
                                parent.directory if parent else None, out, log)
             started = time.perf_counter()

@@ -40,7 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--window", type=parse_window, help="timesteps per sample (default: the most common sample length)")
     group.addoption("--variants", type=parse_variants, help=f"comma-separated variants to build and test (default: all: {', '.join(RECIPES)})")
     group.addoption("--rebuild", action="store_true", default=False, help="ignore the artifact cache and rebuild every variant")
-    group.addoption("--seed", type=int, default=None, help="seed for data, split and training (default 7)")
+    group.addoption("--seed", type=int, default=None, help="seed for the built-in data, the split and training (default 7)")
+    group.addoption("--training-seed", type=int, default=None,
+                    help="seed for training alone (default: --seed); retrains on the same data and split")
     group.addoption("--architecture", default="reference_cnn",
                     help="registered model architecture (model_builders.architectures.register_architecture)")
     parser.addini("variants", "default for --variants", default="")
@@ -53,6 +55,7 @@ def build_config_from(config: pytest.Config) -> BuildConfig:
     if dataset and dataset != "basicmotions" and not Path(dataset).is_dir():
         raise pytest.UsageError(f"--dataset: {dataset} is not a directory (expected <root>/<class>/*.npy) or 'basicmotions'")
     seed = config.getoption("seed")
+    training_seed = config.getoption("training_seed")
     from .architectures import get_architecture
 
     try:
@@ -61,7 +64,8 @@ def build_config_from(config: pytest.Config) -> BuildConfig:
         raise pytest.UsageError(f"--architecture: {exc.args[0]}") from None
     return BuildConfig(dataset=dataset, window=config.getoption("window"), variants=variants,
                        architecture=config.getoption("architecture"),
-                       rebuild=config.getoption("rebuild"), **({"seed": seed} if seed is not None else {}))
+                       rebuild=config.getoption("rebuild"), training_seed=training_seed,
+                       **({"seed": seed} if seed is not None else {}))
 
 
 def selected_variant_names(config: pytest.Config) -> list[str]:
