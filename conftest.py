@@ -1,7 +1,3 @@
-"""Root conftest: thin. The harness plugin lives in one module per concern."""
-pytest_plugins = [
-    "model_builders.pytest_plugin",
-    "targets.pytest_plugin",
-    "reports.pytest_plugin",
-    "targets.hil_plugin",
-]
+"""Root conftest: empty on purpose. The harness is the installed pytest plugin
+`tinyml_harness` (entry point pytest11, see pyproject.toml), so it works the same in any
+repository and from any directory."""

@@ -23,6 +23,7 @@ from .architectures import architecture_source
 from .cache import DEFAULT_CACHE_DIR, ArtifactCache, cache_key
 from .datasets import Dataset, DatasetError, load_directory, synthetic_gestures
 from .normalization import Normalization
+from .platform_info import training_platform
 from .representative import check_representative_indices, default_representative_indices
 from .splits import DEFAULT_FRACTIONS, Split, stratified_split
 from .variants import PACKAGE_DIR, RECIPES, BuildContext, Recipe, resolve_variants, with_overrides
@@ -77,6 +78,11 @@ class PreparedData:
     def fingerprint(self) -> str:
         return json.loads((self.directory / "meta.json").read_text())["dataset_fingerprint"]
 
+    @property
+    def test_split_fingerprint(self) -> str:
+        """Which samples accuracy is computed on: baselines pair runs on the same ones."""
+        return hashlib.sha256(json.dumps(list(self.split.test)).encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class BuiltVariant:
@@ -109,6 +115,15 @@ class BuiltVariant:
 class BuildSession:
     data: PreparedData
     variants: dict[str, BuiltVariant]
+    architecture: str = "reference_cnn"
+
+    def provenance(self, name: str) -> dict[str, Any]:
+        """What a variant's figures depend on, for its result records and the baseline key."""
+        variant = self.variants[name]
+        return {"dataset_fingerprint": self.data.fingerprint, "test_split": self.data.test_split_fingerprint,
+                "architecture": self.architecture,
+                "architecture_hash": hashlib.sha256(architecture_source(self.architecture).encode()).hexdigest(),
+                "build_key": variant.key, "training_platform": variant.metadata.get("training_platform")}
 
 
 def library_versions() -> dict[str, str]:
@@ -215,7 +230,8 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print)
             meta = getattr(recipes, recipe.function)(ctx)
             return {**meta, "variant": recipe.name, "build_seconds": time.perf_counter() - started,
                     "deployable": recipe.deployable, "int8_io": recipe.int8_io, "libraries": versions,
-                    "dataset_fingerprint": data.fingerprint, "data_key": data.key}
+                    "dataset_fingerprint": data.fingerprint, "data_key": data.key,
+                    "training_platform": training_platform()}
 
         started = time.perf_counter()
         directory, hit = cache.get_or_build(key, material, build, rebuild=config.rebuild)
@@ -223,7 +239,7 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print)
         meta = json.loads((directory / "meta.json").read_text())
         built[name] = BuiltVariant(name, recipe, key, directory, meta, hit, seconds)
         log(f"{'cache hit' if hit else 'built'} in {seconds:.1f} s ({key[:12]})")
-    return BuildSession(data, built)
+    return BuildSession(data, built, config.architecture)
 
 
 def build_rows(session: BuildSession) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.baseline import BaselineError, parse_tolerances
+from reports.compare import ToleranceError, parse_tolerances
 from reports.report import ReportPaths, build_report
 from reports.results_store import ResultsStore
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         tolerances = parse_tolerances(args.tolerance)
-    except BaselineError as exc:
+    except ToleranceError as exc:
         parser.error(str(exc))
     records = store.read()
     variants, targets = known_names()

@@ -18,6 +18,7 @@ from reports.records import EMULATED_SOURCES, ResultRecord
 #: budget key -> (record metric, kind). "max": value <= limit, "min": value >= limit.
 LIMIT_KEYS: dict[str, tuple[str, str]] = {
     "max_accuracy_drop_pp": ("accuracy_drop_pp", "max"),
+    "max_class_drop_pp": ("max_class_drop_pp", "max"),
     "min_accuracy": ("accuracy", "min"),
     "max_arena_bytes": ("arena_bytes", "max"),
     "max_model_bytes": ("model_bytes", "max"),
@@ -39,6 +40,10 @@ UNMEASURABLE: dict[str, frozenset[str]] = {
 #: figures at all; budgets on these are not applied to it.
 DEVICE_METRICS = frozenset({"arena_bytes", "latency_us", "latency_est_us", "flash_bytes",
                             "fits"})
+
+#: Budget keys judged once per variant (host runs: accuracy does not depend on the target).
+#: They are looked up with target "*", so set them in [defaults] or [budget.<variant>."*"].
+VARIANT_KEYS = frozenset({"min_accuracy", "max_accuracy_drop_pp", "max_class_drop_pp"})
 
 DEFAULTS_TABLE = "defaults"
 ITEMS_TABLE = "budget"
@@ -171,6 +176,9 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
                   baseline: Mapping[str, Any] | None = None) -> list[Violation]:
     """Violations of `budget` (from Budgets.for_item) by `record`.
 
+    Pass only the keys one item judges (see split_budget). An accuracy budget on a model
+    with no labelled data for its input (an external --model) is "n/a", not a failure.
+
     `baseline` (metric -> old figure) only adds context to the message. Budgets on metrics
     the record's source cannot measure (latency_us, flash_bytes on host-tflm and virtual)
     and device figures of a non-deployable variant are skipped; any other budgeted metric
@@ -197,6 +205,8 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
         metric, kind = LIMIT_KEYS[key]
         if metric in unmeasurable:
             continue  # e.g. a virtual board's wall-clock is no chip latency: no budget applies
+        if key in VARIANT_KEYS and record.extra.get("no_labelled_data"):
+            continue  # n/a: no labelled data for this input shape (said in the record's notes)
         value = getattr(record, metric)
         old = None if baseline is None else baseline.get(metric)
         context = f"baseline {format_metric(metric, old)}" if old is not None else "no baseline"
@@ -213,6 +223,31 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
                 f"{metric} {format_metric(metric, value)} {sign} budget "
                 f"{format_metric(metric, limit)} ({context})"))
     return violations
+
+
+#: Budget keys on figures the host measures once for every target (see baseline.py's
+#: TARGET_INDEPENDENT): on host runs they are judged once per variant, against the
+#: tightest budget among the run's targets.
+SIZE_KEYS = {"host-tflm": frozenset({"max_arena_bytes", "max_model_bytes"})}
+
+
+def split_budget(budgets: "Budgets", record: ResultRecord, scope: str,
+                 targets: Iterable[str] = ()) -> dict[str, Any]:
+    """The budget keys one item judges: scope "variant" (the accuracy keys, looked up with
+    target "*", and on host runs the size keys at their tightest over `targets`), "target"
+    (latency, fits and what else is left) or "all"."""
+    sizes = SIZE_KEYS.get(record.source, frozenset())
+    if scope == "variant":
+        chosen = {k: v for k, v in budgets.for_item(record.variant, "*").items() if k in VARIANT_KEYS}
+        for target in targets:
+            for key, value in budgets.for_item(record.variant, target).items():
+                if key in sizes and (key not in chosen or value < chosen[key]):
+                    chosen[key] = value
+        return chosen
+    budget = budgets.for_item(record.variant, record.target)
+    if scope == "target":
+        return {k: v for k, v in budget.items() if k not in VARIANT_KEYS and k not in sizes}
+    return budget
 
 
 def format_metric(metric: str, value: Any) -> str:

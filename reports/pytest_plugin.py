@@ -18,20 +18,19 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from .baseline import (BASELINE_METRICS, BaselineError, compare, format_comparison_table, load_baseline,
-                       parse_tolerances, run_meta, write_baseline, write_obtained)
-from .budgets import BudgetError, check_budgets, format_metric, load_budgets
+from tinyml_harness.plugin import settings
+
+from .baseline import (BASELINE_METRICS, BaselineError, baseline_figures, load_baseline, metrics_for, run_meta,
+                       write_baseline, write_obtained)
+from .budgets import BudgetError, check_budgets, format_metric, load_budgets, split_budget
+from .compare import ToleranceError, format_comparison_table, judge, parse_tolerances
 from .records import ResultRecord
 from .report import build_report
 from .results_store import ResultsStore
 
-ROOT = Path(__file__).resolve().parent.parent
-REPORT_DIR = ROOT / "reports" / "latest"
-BASELINE = ROOT / "reports" / "baseline.json"
-BUDGETS = ROOT / "budgets.toml"
 SESSION = pytest.StashKey["GateSession"]()
 RUN_ID_ENV = "TINYML_HARNESS_RUN_ID"  # set by the controller, inherited by xdist workers
-METRICS = ("accuracy", "accuracy_drop_pp", "model_bytes", "gzip_bytes", "arena_bytes", "macs",
+METRICS = ("accuracy", "accuracy_drop_pp", "max_class_drop_pp", "model_bytes", "gzip_bytes", "arena_bytes", "macs",
            "latency_us", "latency_est_us", "max_lsb_diff", "flash_bytes")
 
 
@@ -39,19 +38,6 @@ METRICS = ("accuracy", "accuracy_drop_pp", "model_bytes", "gzip_bytes", "arena_b
 class Gate:
     ok: bool
     message: str
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tinyml")
-    group.addoption("--update-baseline", action="store_true", default=False,
-                    help="rewrite reports/baseline.json from this run (only a complete run; needs --baseline-reason)")
-    group.addoption("--baseline-reason", default=None, help="why the baseline changes (recorded and reviewed)")
-    group.addoption("--report-dir", type=Path, default=REPORT_DIR,
-                    help="where results.jsonl, results.csv, summary.md and plots go (default: reports/latest)")
-    group.addoption("--budgets", type=Path, default=BUDGETS, help="budgets file (default: budgets.toml)")
-    group.addoption("--baseline", type=Path, default=BASELINE, help="baseline file (default: reports/baseline.json)")
-    group.addoption("--tolerance", action="append", default=[],
-                    help="per-metric tolerance token, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -63,18 +49,20 @@ class GateSession:
 
     def __init__(self, config: pytest.Config):
         from model_builders.variants import RECIPES
-        from targets.pytest_plugin import external_models, target_registry
+        from targets.pytest_plugin import external_models, selected_targets, target_registry
 
         self.config = config
-        self.report_dir: Path = config.getoption("report_dir")
+        self.settings = settings(config)
+        self.report_dir: Path = self.settings.report_dir
         self.store = ResultsStore(self.report_dir)
         self.known_variants = list(RECIPES) + [m.name for m in external_models(config)]
         self.known_targets = list(target_registry(config))
-        self.budgets_path: Path = config.getoption("budgets")
-        self.baseline_path: Path = config.getoption("baseline")
+        self.selected_targets = selected_targets(config)
+        self.budgets_path: Path = self.settings.budgets
+        self.baseline_path: Path = self.settings.baseline
         try:
-            self.tolerances = parse_tolerances(config.getoption("tolerance") or None)
-        except BaselineError as exc:
+            self.tolerances = parse_tolerances(self.settings.tolerances or None)
+        except ToleranceError as exc:
             raise pytest.UsageError(f"--tolerance: {exc}") from None
         self.budget_error: str | None = None
         try:
@@ -97,7 +85,14 @@ class GateSession:
         from model_builders.pytest_plugin import BUILD_SESSION
 
         build = self.config.stash.get(BUILD_SESSION, None)
-        return run_meta(build.data.fingerprint if build else None, repo_dir=ROOT)
+        return run_meta(build.data.fingerprint if build else None, repo_dir=self.config.rootpath)
+
+    def family_size(self) -> int:
+        """How many variants this run judges for accuracy: alpha is shared among them."""
+        from model_builders.pytest_plugin import selected_variant_names
+        from targets.pytest_plugin import external_models
+
+        return len(selected_variant_names(self.config)) + len(external_models(self.config))
 
     def _ensure_run_started(self) -> None:
         """Archive the previous run's results only when this run has a first result, so a
@@ -114,51 +109,62 @@ class GateSession:
         if report.skipped and report.nodeid in self.gate_items:
             self.skipped += 1
 
-    def submit(self, record: ResultRecord) -> Gate:
+    def submit(self, record: ResultRecord, scope: str = "all") -> Gate:
+        """Store (unless scope is "variant": its figures are in the per-target records) and
+        judge the metrics of `scope` against budgets and baseline (see baseline.metrics_for)."""
         self._ensure_run_started()
-        self.store.append(record)
+        if scope != "variant":
+            self.store.append(record)
         self.submitted += 1
         problems: list[str] = []
         if record.error:
             problems.append(f"not measured: {record.error}")
-        problems += [f"harness rule: {p}" for p in record.extra.get("problems", [])]
-        old = self.baseline.entries.get(record.key) if self.baseline else None
+        if scope != "target":
+            problems += [f"harness rule: {p}" for p in record.extra.get("problems", [])]
+        old = baseline_figures(self.baseline, record)
         if self.budget_error:
             problems.append(f"budgets not checked: {self.budget_error}")
         elif not record.error:
-            violations = check_budgets(record, self.budgets.for_item(record.variant, record.target), old)
+            violations = check_budgets(record, split_budget(self.budgets, record, scope, self.selected_targets), old)
             problems += [f"budget: {v.message}" for v in violations]
+        notes: list[str] = []
         if self.baseline_error:
             problems.append(f"baseline not compared: {self.baseline_error}")
-        elif self.baseline and not record.error and not self.config.getoption("update_baseline"):
-            comparison = compare([record], self.baseline, self.tolerances, only_sources_in_run=True)
-            for row in comparison.rows:
-                if row.status == "regressed" and (row.variant, row.target, row.source) == record.key:
-                    problems.append(f"regression: {row.metric} {format_metric(row.metric, row.old)} -> "
-                                    f"{format_metric(row.metric, row.new)} (tolerance {row.tolerance})"
-                                    + (f"; {row.note}" if row.note else ""))
+        elif not record.error and not self.settings.update_baseline:
+            for row in judge(record, self.baseline, self.tolerances, scope, family=self.family_size()):
+                text = (f"{row.metric} {format_metric(row.metric, row.old)} -> {format_metric(row.metric, row.new)} "
+                        f"(tolerance {row.tolerance})" + (f"; {row.note}" if row.note else ""))
+                if row.fails:
+                    problems.append(f"{'regression' if row.status == 'regressed' else row.status}: {text}")
+                elif row.status == "new" and row.note.startswith("no baseline yet") and not notes:
+                    notes.append(f"{row.note}: gated on budgets alone")
+                elif row.status == "not comparable":
+                    notes.append(f"not comparable: {text}")
         if problems:
-            self.failed_items.append("/".join(record.key))
-        return Gate(not problems, _message(record, problems, old))
+            self.failed_items.append("/".join(record.key) if scope != "variant" else f"{record.variant}/{record.source}")
+        return Gate(not problems, _message(record, problems, old, scope, notes))
 
 
-def _message(record: ResultRecord, problems: list[str], old: dict | None) -> str:
-    lines = [f"{record.variant} on {record.target} ({record.source}): {len(problems)} problem(s)"]
+def _message(record: ResultRecord, problems: list[str], old: dict, scope: str, notes: list[str]) -> str:
+    metrics = metrics_for(record.source, scope)
+    where = "every target" if scope == "variant" else record.target
+    lines = [f"{record.variant} on {where} ({record.source}): {len(problems)} problem(s)"]
     lines += [f"  - {p}" for p in problems]
+    lines += [f"  note: {n}" for n in notes]
     lines.append(f"  {'metric':<18}{'value':>14}{'baseline':>14}")
-    for metric in BASELINE_METRICS:
+    for metric in metrics:
         value = getattr(record, metric)
-        if value is None and not (old and old.get(metric) is not None):
+        if value is None and old.get(metric) is None:
             continue
-        base = old.get(metric) if old else None
+        base = old.get(metric)
         lines.append(f"  {metric:<18}{format_metric(metric, value):>14}{format_metric(metric, base):>14}")
-    if record.extra.get("latency_est_label"):
+    if record.extra.get("latency_est_label") and "latency_est_us" in metrics:
         lines.append(f"  latency_est_us is an {record.extra['latency_est_label']}")
     return "\n".join(lines)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("update_baseline") and not config.getoption("baseline_reason"):
+    if settings(config).update_baseline and not settings(config).baseline_reason:
         raise pytest.UsageError("--update-baseline needs --baseline-reason \"why the figures change\"")
     if not _is_worker(config):
         os.environ[RUN_ID_ENV] = uuid.uuid4().hex
@@ -180,14 +186,18 @@ class BoundSink:
     def __init__(self, session: GateSession, request: pytest.FixtureRequest):
         self.session, self.request = session, request
 
-    def submit(self, record: ResultRecord) -> Gate:
-        gate = self.session.submit(record)
+    def submit(self, record: ResultRecord, scope: str = "all") -> Gate:
+        gate = self.session.submit(record, scope)
         record_property = self.request.getfixturevalue("record_property")
         metric_path = self.request.config.getoption("metric_path", None)
         log_metric = self.request.getfixturevalue("log_metric") if metric_path else None
-        labels = {"target": record.target, "variant": record.variant, "source": record.source}
+        labels = {"target": "*" if scope == "variant" else record.target, "variant": record.variant,
+                  "source": record.source}
+        judged = set(metrics_for(record.source, scope))
         for metric in METRICS:
             value = getattr(record, metric)
+            if metric in BASELINE_METRICS and metric not in judged:
+                continue
             if value is None:
                 continue
             record_property(metric, value)
@@ -208,7 +218,9 @@ def _complete(session: pytest.Session, gate: GateSession, exitstatus: int) -> tu
     config = session.config
     if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         return False, "the run was interrupted"
-    if config.getoption("keyword") or config.getoption("variants") or config.getoption("target", None) not in (None, "auto", "all"):
+    # A project's own `variants =` ini line is its full set; --variants on the command line filters it.
+    if config.getoption("keyword") or config.getoption("variants") or \
+            config.getoption("target", None) not in (None, "auto", "all"):
         return False, "the selection was filtered (-k, --variants or --target)"
     expected = gate.expected - gate.skipped
     if gate.expected == 0 or gate.submitted < expected:
@@ -239,10 +251,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             lines.append(format_comparison_table(paths.comparison))
             lines.append(f"obtained figures: {write_obtained(gate.baseline_path, records, meta)}")
     lines += [f"note: {n}" for n in paths.notes]
-    if config.getoption("update_baseline"):
+    if gate.settings.update_baseline:
         complete, why = _complete(session, gate, exitstatus)
         try:
-            path = write_baseline(gate.baseline_path, records, meta, config.getoption("baseline_reason"), complete)
+            path = write_baseline(gate.baseline_path, records, meta, gate.settings.baseline_reason, complete)
             lines.append(f"baseline updated: {path}")
         except BaselineError as exc:
             lines.append(f"baseline NOT updated: {exc} ({why})")

@@ -6,10 +6,13 @@ names are the public column names of results.csv; see ../shared/DESIGN.md.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 #: Where a figure came from. Emulated sources are labelled as such in every report.
 SOURCES = ("host-tflm", "virtual", "hil")
@@ -40,6 +43,14 @@ class ResultRecord:
     test_samples: int | None = None  # size of the test split accuracy was computed on
     flash_bytes: int | None = None  # model + firmware image (HIL builds); None on host
     error: str | None = None  # a clear message when this item could not be measured
+    # Per test sample: was this variant right? (encode_correct). Baselines pair runs on it.
+    correct_bitmap: str | None = None
+    per_class_accuracy: dict[str, float] = field(default_factory=dict)  # class name -> percent
+    max_class_drop_pp: float | None = None  # largest per-class drop below float32, pp
+    model_sha256: str | None = None  # the artifact's bytes: same bytes must give same figures
+    # What the figures depend on (the baseline's key and its notes): dataset_fingerprint,
+    # test_split, architecture, architecture_hash, recipe_hash, training_platform.
+    provenance: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # source-specific figures
 
     def to_json(self) -> str:
@@ -56,3 +67,18 @@ class ResultRecord:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.variant, self.target, self.source)
+
+
+def encode_correct(correct: "np.ndarray | list[bool]") -> str:
+    """Per-sample correctness as a compact string: base64 of the bits, little-endian."""
+    bits = np.packbits(np.asarray(correct, dtype=bool), bitorder="little")
+    return base64.b64encode(bits.tobytes()).decode("ascii")
+
+
+def decode_correct(text: str, samples: int) -> np.ndarray:
+    """The inverse of encode_correct for a split of `samples` test samples."""
+    raw = np.frombuffer(base64.b64decode(text.encode("ascii")), dtype=np.uint8)
+    bits = np.unpackbits(raw, bitorder="little")
+    if len(bits) < samples:
+        raise ValueError(f"correctness bitmap holds {len(bits)} bits, expected {samples}")
+    return bits[:samples].astype(bool)

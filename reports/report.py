@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from reports.baseline import (BaselineError, Comparison, Tolerance, compare,
-                              load_baseline)
-from reports.budgets import BudgetError, Violation, check_budgets, load_budgets
+from reports.baseline import Baseline, BaselineError, baseline_figures, load_baseline
+from reports.budgets import BudgetError, Violation, check_budgets, load_budgets, split_budget
+from reports.compare import Comparison, Tolerance, compare
 from reports.plots import make_plots
 from reports.records import ResultRecord
 from reports.results_store import write_csv
@@ -42,18 +42,26 @@ class ReportPaths:
 
 
 def check_all_budgets(records: Sequence[ResultRecord], budgets_path: str | os.PathLike[str],
-                      baseline_entries: Mapping[Key, Mapping[str, Any]] | None = None,
+                      baseline: Baseline | None = None,
                       known_variants: Iterable[str] | None = None,
                       known_targets: Iterable[str] | None = None
                       ) -> dict[Key, list[Violation]]:
-    """Violations per record key (keys without violations are left out)."""
+    """Violations per record key (keys without violations are left out). The accuracy
+    budgets are checked once per variant and source, under the key (variant, "*", source)."""
     budgets = load_budgets(budgets_path, known_variants, known_targets)
     result: dict[Key, list[Violation]] = {}
+    seen: set[tuple[str, str]] = set()
     for record in records:
-        old = (baseline_entries or {}).get(record.key)
-        found = check_budgets(record, budgets.for_item(record.variant, record.target), old)
+        old = baseline_figures(baseline, record)
+        found = check_budgets(record, split_budget(budgets, record, "target"), old)
         if found:
             result[record.key] = found
+        if (record.variant, record.source) not in seen:
+            seen.add((record.variant, record.source))
+            targets = sorted({r.target for r in records if (r.variant, r.source) == (record.variant, record.source)})
+            found = check_budgets(record, split_budget(budgets, record, "variant", targets), old)
+            if found:
+                result[(record.variant, "*", record.source)] = found
     return result
 
 
@@ -86,9 +94,7 @@ def build_report(records: Sequence[ResultRecord], out_dir: str | os.PathLike[str
     violations: dict[Key, list[Violation]] = {}
     if budgets_path is not None:
         try:
-            violations = check_all_budgets(records, budgets_path,
-                                           baseline.entries if baseline else None,
-                                           known_variants, known_targets)
+            violations = check_all_budgets(records, budgets_path, baseline, known_variants, known_targets)
         except BudgetError as exc:
             notes.append(f"budgets not checked: {exc}")
     else:

@@ -1,9 +1,10 @@
 """summary.md: what a reviewer reads first.
 
-Regressions and budget violations on top (readable in ten seconds), then one table per
-target in the shape of the reference lesson (size, gzip size, arena, latency, accuracy,
-drop) with a recommendation that follows the lesson's decision rules, then the baseline
-comparison. Emulated figures are labelled as such wherever they appear.
+Regressions and budget violations on top (readable in ten seconds), grouped by variant,
+then one table per source in the shape of the reference lesson (size, gzip size, arena,
+accuracy, drop, then the latency of each target as columns), the recommendations that
+follow the lesson's decision rules, then the baseline comparison. Emulated figures are
+labelled as such wherever they appear.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from reports.baseline import Comparison, format_comparison_table
-from reports.budgets import Violation
+from reports.compare import Comparison, format_comparison_table
+from reports.budgets import Violation, format_metric
 from reports.records import EMULATED_SOURCES, ResultRecord
 
 Key = tuple[str, str, str]
@@ -138,13 +139,18 @@ def build_summary(records: Sequence[ResultRecord], comparison: Comparison | None
         lines.append(f"**FAIL: {n_viol} budget violation(s), {len(regressions)} "
                      f"regression(s) versus the baseline.**")
         lines += ["", "## Regressions and budget violations", ""]
+        problems: dict[str, list[str]] = {}
         for key in sorted(violations):
             for v in violations[key]:
-                lines.append(f"- budget: {_key_text(key)}: {v.message}")
+                problems.setdefault(key[0], []).append(f"budget: {_key_text(key)}: {v.message}")
         for r in regressions:
-            lines.append(f"- regression: {_key_text((r.variant, r.target, r.source))}: "
-                         f"{r.metric} {r.old:,.6g} -> {r.new:,.6g} (tolerance {r.tolerance})"
-                         + (f"; {r.note}" if r.note else ""))
+            problems.setdefault(r.variant, []).append(
+                f"{r.status}: {_key_text((r.variant, r.target, r.source))}: {r.metric} "
+                f"{format_metric(r.metric, r.old)} -> {format_metric(r.metric, r.new)} "
+                f"(tolerance {r.tolerance})" + (f"; {r.note}" if r.note else ""))
+        for variant in sorted(problems):
+            lines.append(f"- **{variant}**")
+            lines += [f"  - {text}" for text in problems[variant]]
     elif notes:
         lines.append(f"**NOT FULLY CHECKED: {len(records)} result(s); see the report notes "
                      f"for what could not be checked.**")
@@ -159,9 +165,9 @@ def build_summary(records: Sequence[ResultRecord], comparison: Comparison | None
         lines += ["", f"Warning: {comparison.like_for_like_line()}"]
     lines.append("")
 
-    for target in sorted({r.target for r in records}):
-        lines += _target_section(target, [r for r in records if r.target == target],
-                                 violations)
+    for source in [s for s in ("host-tflm", "virtual", "hil") if any(r.source == s for r in records)]:
+        lines += _source_section(source, [r for r in records if r.source == source], violations)
+    lines += _recommendations(records, violations)
 
     if comparison is not None:
         lines += ["## Baseline comparison", "", "```",
@@ -191,45 +197,67 @@ def write_github_summary(markdown: str) -> bool:
     return True
 
 
-def _target_section(target: str, records: list[ResultRecord],
+def _source_section(source: str, records: list[ResultRecord],
                     violations: Mapping[Key, Sequence[Violation]]) -> list[str]:
-    sources = sorted({r.source for r in records})
-    lines = [f"## {target}", ""]
-    for source in sources:
-        emulated = " (emulated)" if source in EMULATED_SOURCES else ""
-        lines.append(f"- {source}{emulated}: {SOURCE_LABELS.get(source, source)}")
-    lines.append("- arena: as TFLM reports it; host-tflm rows are the 64-bit host build's "
-                 "figure, hil rows the chip's")
-    lines.append("")
-    estimates = {r.variant: r.latency_est_us for r in records
-                 if r.latency_est_us is not None and r.source in EMULATED_SOURCES}
-    host_arenas = {r.variant: r.arena_bytes for r in records
-                   if r.arena_bytes is not None and r.source == "host-tflm"}
-    has_hil = any(r.source == "hil" for r in records)
-    header = ["variant", "source", "model", "gzip", "arena", "latency est. (us)"]
-    if has_hil:
-        header += ["latency measured (us)", "estimate (error)", "arena chip - host"]
-    header += ["accuracy %", "drop pp", "fits", "budgets"]
+    """One table for one source: a row per variant, the per-target figures as columns."""
+    emulated = " (emulated)" if source in EMULATED_SOURCES else ""
+    targets = sorted({r.target for r in records})
+    latency = "latency_est_us" if source != "hil" else "latency_us"
+    lines = [f"## {source}{emulated}", "", f"- {SOURCE_LABELS.get(source, source)}",
+             "- arena: as TFLM reports it; " + ("the 64-bit host build's figure, the same for every target"
+                                                 if source == "host-tflm" else "per board"), ""]
+    header = ["variant", "model", "gzip", "arena", "accuracy %", "drop pp", "worst class drop pp"]
+    header += [f"{t} {'est. ' if latency == 'latency_est_us' else ''}us" for t in targets]
+    header += ["does not fit", "budgets"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    by_variant: dict[str, list[ResultRecord]] = {}
     for r in sorted(records, key=_display_key):
-        cells = [r.variant, r.source, _kib(r.model_bytes), _kib(r.gzip_bytes),
-                 _kib(r.arena_bytes), _num(r.latency_est_us)]
-        if has_hil:
-            estimate = r.latency_est_us if r.latency_est_us is not None \
-                else estimates.get(r.variant)
-            cells += [_num(r.latency_us), _estimate_error(r.latency_us, estimate),
-                      _arena_gap(r, host_arenas.get(r.variant))]
-        n_viol = len(violations.get(r.key, ()))
-        status = "error" if r.error else ("ok" if not n_viol else f"{n_viol} violated")
-        if not r.deployable:
+        by_variant.setdefault(r.variant, []).append(r)
+    for variant, rows in by_variant.items():
+        per_target = {r.target: r for r in rows}
+        first = rows[0]
+        n_viol = sum(len(violations.get(r.key, ())) for r in rows) + len(violations.get((variant, "*", source), ()))
+        status = "error" if any(r.error for r in rows) else ("ok" if not n_viol else f"{n_viol} violated")
+        if not first.deployable:
             status += " (not deployable on TFLM)"
-        cells += [_num(r.accuracy, ".2f"), _num(r.accuracy_drop_pp, "+.2f"),
-                  "" if r.fits is None else ("yes" if r.fits else "NO"), status]
+        cells = [variant, _kib(first.model_bytes), _kib(first.gzip_bytes), _spread(rows, "arena_bytes", _kib),
+                 _spread(rows, "accuracy", lambda v: _num(v, ".2f")),
+                 _spread(rows, "accuracy_drop_pp", lambda v: _num(v, "+.2f")),
+                 _num(first.max_class_drop_pp, "+.2f") + (f" ({first.extra['worst_class']})"
+                                                          if first.extra.get("worst_class") else "")]
+        for t in targets:
+            r = per_target.get(t)
+            value = getattr(r, latency) if r else None
+            cell = _num(value)
+            if r is not None and source == "hil":
+                cell += f" ({_estimate_error(r.latency_us, r.latency_est_us)})" if r.latency_us else ""
+                gap = _arena_gap(r, r.extra.get("host_arena_bytes"))
+                cell += f"; arena vs host {gap}" if gap else ""
+            cells.append(cell)
+        cells += [", ".join(r.target for r in rows if r.fits is False) or "-", status]
         lines.append("| " + " | ".join(cells) + " |")
-    rec = recommend(records, target, violations)
-    lines += ["", f"**Recommendation for {target}:** {rec.reason}.",
-              f"When download size matters (prune + gzip): {rec.download_reason}.", ""]
+    lines.append("")
     return lines
+
+
+def _spread(rows: list[ResultRecord], metric: str, fmt) -> str:
+    """One figure when every target agrees (the host case), else min..max."""
+    values = sorted({getattr(r, metric) for r in rows if getattr(r, metric) is not None})
+    if not values:
+        return ""
+    return fmt(values[0]) if len(values) == 1 else f"{fmt(values[0])}..{fmt(values[-1])}"
+
+
+def _recommendations(records: Sequence[ResultRecord], violations: Mapping[Key, Sequence[Violation]]) -> list[str]:
+    """The lesson's decision per target; targets with the same advice share a line."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for target in sorted({r.target for r in records}):
+        rec = recommend(records, target, violations)
+        grouped.setdefault((rec.reason, rec.download_reason), []).append(target)
+    lines = ["## Recommendations", ""]
+    for (reason, download), targets in grouped.items():
+        lines += [f"- **{', '.join(targets)}:** {reason}. When download size matters (prune + gzip): {download}."]
+    return lines + [""]
 
 
 def _preferred_per_variant(records: Iterable[ResultRecord]) -> dict[str, ResultRecord]:
@@ -276,4 +304,4 @@ def _num(value: float | None, fmt: str = ",.0f") -> str:
 
 def _key_text(key: Key) -> str:
     variant, target, source = key
-    return f"{variant} on {target} ({source})"
+    return f"{variant} on {'all targets' if target == '*' else target} ({source})"

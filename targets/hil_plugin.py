@@ -27,8 +27,6 @@ from typing import Any, Iterator
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE_DIR = REPO_ROOT / "firmware"
 DEFAULT_CONFIG = "default"
 LOCK_DIR = Path(tempfile.gettempdir()) / "tinyml-hil-port-locks"
 PORT_LOCK_TIMEOUT_S = 1800.0
@@ -79,6 +77,7 @@ def load_bench(path: Path) -> dict[str, BenchEntry]:
 class HilState:
     virtual: bool
     bench_file: Path
+    firmware_dir: Path
     bench: dict[str, BenchEntry]
     log_dir: Path
     config_name: str
@@ -102,27 +101,15 @@ class HilState:
 HIL_STATE = pytest.StashKey[HilState]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tinyml-hil", "TinyML hardware-in-the-loop suite")
-    group.addoption("--virtual", action="store_true", default=False,
-                    help="run the HIL suite against virtual boards (pty + host TFLM; emulated, "
-                         "items marked host_test)")
-    group.addoption("--bench-file", default=None,
-                    help="TOML mapping each target to its board's port / serial_number / location "
-                         "(default: ini bench_file, bench.toml)")
-    group.addoption("--hil-samples", type=int, default=None,
-                    help="stream only the first N test samples (default: the whole test split)")
-    parser.addini("bench_file", "default for --bench-file", default="bench.toml")
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    bench_file = Path(config.getoption("bench_file") or config.getini("bench_file"))
-    if not bench_file.is_absolute():
-        bench_file = Path(config.rootpath) / bench_file
+    from tinyml_harness.plugin import settings
+
+    options = settings(config)
+    bench_file = options.bench_file
     sdkconfig = config.getoption("sdkconfig", None)  # idf-ci's option, when it is installed
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     config.stash[HIL_STATE] = HilState(
-        virtual=bool(config.getoption("virtual")), bench_file=bench_file,
+        virtual=options.virtual, bench_file=bench_file, firmware_dir=options.firmware_dir,
         bench=load_bench(bench_file),
         log_dir=Path(tempfile.gettempdir()) / "tinyml-hil-logs" / f"{os.getpid()}-{worker}",
         config_name=sdkconfig or DEFAULT_CONFIG)
@@ -162,12 +149,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marks = [pytest.mark.xdist_group(f"board-{target}")]
         if state.virtual:
             board = state.virtual_board(target)
-            values = [target, "serial", str(FIRMWARE_DIR), None, board.port, None, None]
+            values = [target, "serial", str(state.firmware_dir), None, board.port, None, None]
             marks.append(pytest.mark.host_test)
         else:
             entry = state.bench.get(target, BenchEntry(target))
             ports = ({} if cli_port else entry.embedded_params())
-            values = [target, "esp,idf", str(FIRMWARE_DIR), f"build_{target}_{state.config_name}",
+            values = [target, "esp,idf", str(state.firmware_dir), f"build_{target}_{state.config_name}",
                       ports.get("port"), ports.get("port_serial_number"), ports.get("port_location")]
         params.append(pytest.param(*values, marks=marks, id=target))
     metafunc.parametrize(",".join(names), params, indirect=True)
@@ -250,7 +237,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     problems = [m for t in targets if (m := missing_board_message(
         t, state.bench.get(t, BenchEntry(t)), cli, present, state.bench_file))]
     for t in targets:
-        build = FIRMWARE_DIR / f"build_{t}_{state.config_name}"
+        build = state.firmware_dir / f"build_{t}_{state.config_name}"
         if not (build / "flasher_args.json").exists():
             problems.append(f"No firmware for target {t}: {build} has no flasher_args.json "
                             f"(build it: cd firmware && idf.py -B {build.name} -D "
@@ -338,7 +325,7 @@ def firmware_figures(target: str, state: HilState) -> FirmwareFigures:
     esp-idf-size (real hardware only; the virtual board has no firmware image)."""
     if state.virtual:
         return FirmwareFigures(None, None, "n/a (virtual)")
-    build = FIRMWARE_DIR / f"build_{target}_{state.config_name}"
+    build = state.firmware_dir / f"build_{target}_{state.config_name}"
     maps = sorted(build.glob("*.map"))
     if not maps:
         return FirmwareFigures(None, None, f"no .map file in {build}")

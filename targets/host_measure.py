@@ -8,12 +8,13 @@ error for that model alone; the others are still measured.
 from __future__ import annotations
 
 import gzip
+import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from reports.records import ResultRecord
+from reports.records import ResultRecord, encode_correct
 
 from .estimator import estimate_latency, fits
 from .host_eval import HostEvaluation, evaluate_on_host
@@ -38,6 +39,7 @@ class Measured:
     name: str
     model_bytes: int
     gzip_bytes: int
+    sha256: str = ""
     analysis: ModelAnalysis | None = None
     evaluation: HostEvaluation | None = None
     arena_bytes: int | None = None
@@ -50,8 +52,11 @@ class Measured:
 class HostMeasurements:
     """Evaluates each model once, on demand, and caches the outcome (or its error)."""
 
-    def __init__(self, x_test: np.ndarray, y_test: np.ndarray, *, dataset_is_explicit: bool):
+    def __init__(self, x_test: np.ndarray, y_test: np.ndarray, *, dataset_is_explicit: bool,
+                 class_names: tuple[str, ...] | None = None):
         self.x_test, self.y_test = x_test, y_test
+        labels = sorted({int(v) for v in np.asarray(y_test)})
+        self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(max(labels, default=-1) + 1))
         self.dataset_is_explicit = dataset_is_explicit
         self._measured: dict[str, Measured] = {}
 
@@ -65,7 +70,8 @@ class HostMeasurements:
             data = model.tflite_bytes
         except OSError as exc:
             return Measured(model.name, 0, 0, error=f"{model.name}: cannot read the model ({exc})")
-        measured = Measured(model.name, len(data), len(gzip.compress(data, compresslevel=9, mtime=0)))
+        measured = Measured(model.name, len(data), len(gzip.compress(data, compresslevel=9, mtime=0)),
+                            hashlib.sha256(data).hexdigest())
         try:
             measured.analysis = analyze_model(data, name=model.name)
             missing = check_firmware_ops(measured.analysis)
@@ -79,8 +85,8 @@ class HostMeasurements:
                 if self.dataset_is_explicit:
                     raise ValueError(f"{model.name}: model input {measured.analysis.input.shape} does not match "
                                      f"--dataset samples {tuple(self.x_test.shape[1:])}")
-                measured.notes.append("accuracy not measured: the model's input does not match the dataset "
-                                      "(pass --dataset with matching samples)")
+                measured.notes.append("accuracy n/a: no labelled data for this input shape "
+                                      f"{tuple(measured.analysis.input.shape[1:])} (pass --dataset with matching samples)")
                 measured.arena_bytes, measured.arena_source = _arena_only(data, model.name, measured.analysis)
                 return measured
             measured.evaluation = evaluate_on_host(model.name, data, self.x_test, self.y_test)
@@ -98,7 +104,7 @@ class HostMeasurements:
         """One record for this model on this target; `reference` is the float32 measurement."""
         record = ResultRecord(variant=measured.name, target=target.name, source=SOURCE,
                               model_bytes=measured.model_bytes, gzip_bytes=measured.gzip_bytes,
-                              error=measured.error, extra=dict(extra or {}))
+                              model_sha256=measured.sha256 or None, error=measured.error, extra=dict(extra or {}))
         if measured.analysis is None:
             return record
         analysis = measured.analysis
@@ -115,6 +121,8 @@ class HostMeasurements:
             record.extra["problems"] = list(measured.problems)
         if measured.notes:
             record.extra["notes"] = list(measured.notes)
+        if measured.evaluation is None and not measured.error:
+            record.extra["no_labelled_data"] = True
         if measured.arena_bytes is not None:
             fit = fits(analysis, measured.arena_bytes, measured.model_bytes, target)
             record.fits = fit.fits
@@ -125,15 +133,28 @@ class HostMeasurements:
             record.test_samples = int(len(evaluation.predictions))
             record.max_lsb_diff = evaluation.max_lsb_diff
             record.extra["engine"] = evaluation.engine
+            right_now = evaluation.predictions == self.y_test
+            record.correct_bitmap = encode_correct(right_now)
+            record.per_class_accuracy = self._per_class(right_now)
             reference_eval = reference.evaluation if reference else None
             if reference_eval is not None and len(reference_eval.predictions) == len(evaluation.predictions):
                 record.accuracy_drop_pp = round(reference_eval.accuracy - evaluation.accuracy, 3)
-                right_now = evaluation.predictions == self.y_test
                 right_before = reference_eval.predictions == self.y_test
                 record.flipped_samples = [int(i) for i in np.flatnonzero(right_now != right_before)]
                 record.extra["flips_to_wrong"] = int(np.sum(right_before & ~right_now))
                 record.extra["flips_to_right"] = int(np.sum(~right_before & right_now))
+                before = self._per_class(right_before)
+                drops = {c: round(before[c] - record.per_class_accuracy[c], 3) for c in before}
+                worst = max(drops, key=drops.__getitem__)
+                record.max_class_drop_pp = drops[worst]
+                record.extra["worst_class"] = worst
         return record
+
+    def _per_class(self, correct: np.ndarray) -> dict[str, float]:
+        """Top-1 accuracy per class (percent): one class collapsing must not hide in the mean."""
+        y = np.asarray(self.y_test)
+        return {name: round(float(correct[y == i].mean() * 100.0), 3)
+                for i, name in enumerate(self.class_names) if np.any(y == i)}
 
 
 def _arena_only(data: bytes, name: str, analysis: ModelAnalysis) -> tuple[int | None, str]:

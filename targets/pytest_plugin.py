@@ -32,22 +32,6 @@ class ExternalModel:
         return self.path.read_bytes()
 
 
-def parse_model_path(value: str) -> Path:
-    path = Path(value)
-    if not path.is_file():
-        raise pytest.UsageError(f"--model: {value} is not a file")
-    if path.suffix != ".tflite":
-        raise pytest.UsageError(f"--model: {value} is not a .tflite file")
-    return path
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tinyml")
-    group.addoption("--model", action="append", type=parse_model_path, default=[], metavar="FILE.tflite",
-                    help="also analyse, size and estimate a model the harness did not build (repeatable); its "
-                         "accuracy is measured when --dataset matches its input shape")
-
-
 def pytest_configure(config: pytest.Config) -> None:
     selected_targets(config)  # an unknown --target is one usage error, before collection
 
@@ -67,7 +51,9 @@ def external_models(config: pytest.Config) -> list[ExternalModel]:
     from model_builders.variants import RECIPES
 
     models = []
-    for path in config.getoption("model"):
+    from tinyml_harness.plugin import settings
+
+    for path in settings(config).models:
         if path.stem in RECIPES or path.stem in [m.name for m in models]:
             raise pytest.UsageError(f"--model {path}: the name '{path.stem}' is already taken; rename the file")
         models.append(ExternalModel(path.stem, path))
@@ -107,3 +93,14 @@ def target_profile(target: str, target_profiles: dict[str, TargetProfile]) -> Ta
 @pytest.fixture(scope="session")
 def external_model_files(pytestconfig: pytest.Config) -> dict[str, ExternalModel]:
     return {m.name: m for m in external_models(pytestconfig)}
+
+
+@pytest.fixture(scope="session")
+def host_measurements(prepared_data, pytestconfig: pytest.Config):
+    """Each model measured once on host TFLM (accuracy, arena, bit-exactness), on demand."""
+    from tinyml_harness.plugin import settings
+
+    from .host_measure import HostMeasurements
+
+    return HostMeasurements(prepared_data.x_test, prepared_data.y_test, class_names=prepared_data.class_names,
+                            dataset_is_explicit=settings(pytestconfig).dataset is not None)

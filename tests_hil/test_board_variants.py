@@ -13,7 +13,7 @@ import gzip
 import numpy as np
 import pytest
 
-from reports.records import ResultRecord
+from reports.records import ResultRecord, encode_correct
 from targets.board import Board, ModelRejected, run_cycle
 
 pytestmark = [pytest.mark.hil, pytest.mark.generic]
@@ -32,12 +32,14 @@ def float32_host_eval(built_variants, prepared_data, pytestconfig):
 
 
 def _split(prepared_data, config):
-    limit = config.getoption("hil_samples")
+    from tinyml_harness.plugin import settings
+
+    limit = settings(config).hil_samples
     x, y = prepared_data.x_test, prepared_data.y_test
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
-def test_variant_on_board(variant, hil_board: Board, hil_state, built_variants, external_model_files,
+def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, external_model_files,
                           prepared_data, float32_host_eval, result_sink, pytestconfig):
     from targets.estimator import estimate_latency
     from targets.hil_plugin import firmware_figures
@@ -46,6 +48,9 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, built_variants, 
     from targets.registry import load_targets
     from targets.tflm_runner import quantize_input
 
+    import hashlib
+
+    built_variants = build_session.variants
     target = hil_board.banner.get("target") or "?"
     artifact = built_variants.get(variant) or external_model_files[variant]
     model = artifact.tflite_bytes
@@ -93,6 +98,15 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, built_variants, 
     accuracy = float(correct.mean() * 100.0)
     ref_correct = float32_host_eval.predictions == np.asarray(y)
     flipped = [int(i) for i in np.flatnonzero(correct != ref_correct)]
+    labels = np.asarray(y)
+    per_class = {name: round(float(correct[labels == i].mean() * 100), 3)
+                 for i, name in enumerate(prepared_data.class_names) if np.any(labels == i)}
+    per_class_ref = {name: float(ref_correct[labels == i].mean() * 100)
+                     for i, name in enumerate(prepared_data.class_names) if np.any(labels == i)}
+    provenance = (build_session.provenance(variant) if variant in built_variants
+                  else {**build_session.provenance("float32"), "architecture": "external", "build_key": None})
+    if len(samples) < len(prepared_data.y_test):  # --hil-samples: another (smaller) test split
+        provenance["test_split"] += f":first{len(samples)}"
 
     status = hil_board.client.identify()  # heap low-water mark after the whole cycle
     op_macs = {info.index: info for info in host.analysis.op_infos}
@@ -111,6 +125,9 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, built_variants, 
         latency_us=cycle.bench.median_us if source == "hil" else None,
         latency_est_us=estimate.total_us, ops=list(host.analysis.ops), deployable=True,
         max_lsb_diff=max_lsb_diff, flipped_samples=flipped, fits=True, test_samples=len(samples),
+        correct_bitmap=encode_correct(correct), per_class_accuracy=per_class,
+        max_class_drop_pp=round(max(per_class_ref[c] - per_class[c] for c in per_class), 3),
+        model_sha256=hashlib.sha256(model).hexdigest(), provenance=provenance,
         flash_bytes=firmware.image_bytes,  # the model lives in RAM: flash holds the image
         extra={
             "bench": bench,

@@ -1,25 +1,37 @@
-"""Baseline: tolerance tokens, regression/improvement detection, like-for-like, McNemar,
-atomic and refusing writes."""
+"""Baseline (format 2) and comparison: keys, same-bytes exactness, paired accuracy on the
+variant's own samples, tolerances, board settings, atomic and refusing writes."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from reports.baseline import (BaselineError, compare, format_comparison_table,
-                              load_baseline, parse_tolerance, parse_tolerances,
-                              write_baseline, write_obtained)
-from reports.records import ResultRecord
+from reports.baseline import (ANY_TARGET, BaselineError, load_baseline, write_baseline, write_obtained)
+from reports.compare import (ToleranceError, compare, format_comparison_table, judge, parse_tolerance,
+                             parse_tolerances)
+from reports.records import ResultRecord, encode_correct
 from reports.stats import mcnemar_p
 
-META = {"versions": {"tensorflow": "2.21.0", "tflite-micro": "0.dev1"},
-        "dataset_fingerprint": "sha256:abc"}
+META = {"versions": {"tensorflow": "2.21.0", "tflite-micro": "0.dev1"}}
+N = 150
+PROVENANCE = {"dataset_fingerprint": "data-a", "test_split": "split-a", "architecture": "reference_cnn",
+              "build_key": "key-1"}
 
 
-def rec(variant="ptq_int8", target="esp32", source="host-tflm", **kw) -> ResultRecord:
-    base = dict(accuracy=94.0, accuracy_drop_pp=1.0, model_bytes=20000, gzip_bytes=15000,
-                arena_bytes=8000, macs=300000, latency_est_us=800.0)
+def correct(wrong: list[int], n: int = N) -> str:
+    flags = np.ones(n, dtype=bool)
+    flags[wrong] = False
+    return encode_correct(flags)
+
+
+def rec(variant="ptq_int8", target="esp32", source="host-tflm", wrong=(1, 2, 3, 4, 5, 6), sha="aa",
+        provenance=None, **kw) -> ResultRecord:
+    base = dict(accuracy=round(100 * (N - len(wrong)) / N, 3), accuracy_drop_pp=1.0, model_bytes=20000,
+                gzip_bytes=15000, arena_bytes=8000, macs=300000, latency_est_us=800.0, test_samples=N,
+                correct_bitmap=correct(list(wrong)), model_sha256=sha,
+                provenance=dict(PROVENANCE if provenance is None else provenance))
     base.update(kw)
     return ResultRecord(variant=variant, target=target, source=source, **base)
 
@@ -30,8 +42,8 @@ def baseline_of(tmp_path: Path, records, meta=META):
     return load_baseline(path)
 
 
-def rows_by_metric(comparison, variant="ptq_int8"):
-    return {r.metric: r for r in comparison.rows if r.variant == variant}
+def rows(record, baseline, scope="all"):
+    return {r.metric: r for r in judge(record, baseline, parse_tolerances(), scope)}
 
 
 # --- tolerance tokens ----------------------------------------------------------------------
@@ -40,219 +52,196 @@ def test_tolerance_tokens_parse_and_print_back():
     t = parse_tolerance("latency_us:+5%")
     assert (t.metric, t.direction, t.amount, t.percent) == ("latency_us", 1, 5.0, True)
     assert t.allowed(1000.0) == pytest.approx(50.0)
-    t = parse_tolerance("accuracy:-0.5")
-    assert (t.direction, t.amount, t.percent, t.allowed(90.0)) == (-1, 0.5, False, 0.5)
     assert str(parse_tolerance(" arena_bytes : +0 ")) == "arena_bytes:+0"
     merged = parse_tolerances("arena_bytes:+64, latency_us:+10%")
-    assert str(merged["arena_bytes"]) == "arena_bytes:+64"
-    assert str(merged["latency_us"]) == "latency_us:+10%"
+    assert str(merged["arena_bytes"]) == "arena_bytes:+64" and str(merged["latency_us"]) == "latency_us:+10%"
     assert str(merged["accuracy_drop_pp"]) == "accuracy_drop_pp:+0.5"  # default kept
 
 
 @pytest.mark.parametrize("token, fragment", [
     ("arena_bytes+0", "expected metric:+N"),
     ("arena_bytes:5", "expected metric:+N"),
-    ("arena_bytes:+5%%", "expected metric:+N"),
     ("latency_ms:+5%", "unknown metric 'latency_ms'"),
 ])
 def test_bad_tolerance_token_is_a_clear_error(token, fragment):
-    with pytest.raises(BaselineError) as err:
+    with pytest.raises(ToleranceError) as err:
         parse_tolerance(token)
-    assert repr(token) in str(err.value) and fragment in str(err.value)
+    assert fragment in str(err.value)
 
 
-# --- regressions and improvements ---------------------------------------------------------
+# --- keys: what an entry means --------------------------------------------------------------
 
-def test_one_byte_more_arena_is_a_regression_and_less_an_improvement(tmp_path):
-    base = baseline_of(tmp_path, [rec(), rec(variant="qat_int8")])
-    comparison = compare([rec(arena_bytes=8001), rec(variant="qat_int8", arena_bytes=7900)],
-                         base, current_meta=META)
-    assert rows_by_metric(comparison)["arena_bytes"].status == "regressed"
-    assert rows_by_metric(comparison)["arena_bytes"].delta == 1
-    assert rows_by_metric(comparison, "qat_int8")["arena_bytes"].status == "improved"
-    assert rows_by_metric(comparison)["model_bytes"].status == "ok"
-    assert [r.metric for r in comparison.regressions] == ["arena_bytes"]
-
-
-def test_percent_tolerance_on_latency(tmp_path):
-    base = baseline_of(tmp_path, [rec(latency_est_us=1000.0)])
-    assert rows_by_metric(compare([rec(latency_est_us=1049.0)], base))[
-        "latency_est_us"].status == "ok"
-    assert rows_by_metric(compare([rec(latency_est_us=1051.0)], base))[
-        "latency_est_us"].status == "regressed"
-    # a move inside the tolerance band is not called an improvement (noise)...
-    assert rows_by_metric(compare([rec(latency_est_us=980.0)], base))[
-        "latency_est_us"].status == "ok"
-    # ...a move beyond it is
-    assert rows_by_metric(compare([rec(latency_est_us=900.0)], base))[
-        "latency_est_us"].status == "improved"
+def test_target_independent_figures_are_stored_once_and_latency_per_target(tmp_path):
+    baseline = baseline_of(tmp_path, [rec(target="esp32"), rec(target="esp32s3", latency_est_us=400.0)])
+    keys = sorted(k[5] for k in baseline.entries)
+    assert keys == [ANY_TARGET, "esp32", "esp32s3"]
+    shared = baseline.entries[("data-a", "split-a", "reference_cnn", "ptq_int8", "host-tflm", ANY_TARGET)]
+    assert set(shared["metrics"]) == {"accuracy", "accuracy_drop_pp", "model_bytes", "gzip_bytes", "arena_bytes",
+                                      "macs"}
+    assert shared["correct_bitmap"] and shared["test_samples"] == N and shared["model_sha256"] == "aa"
+    by_target = rows(rec(target="esp32s3", latency_est_us=400.0), baseline, "target")
+    assert set(by_target) == {"latency_est_us"} and by_target["latency_est_us"].status == "ok"
+    assert "accuracy" in rows(rec(), baseline, "variant") and "latency_est_us" not in rows(rec(), baseline, "variant")
 
 
-def test_new_and_missing_items(tmp_path):
-    base = baseline_of(tmp_path, [rec(), rec(variant="qat_int8")])
-    comparison = compare([rec(), rec(variant="pruned50_int8"), rec(arena_bytes=None,
-                                                                   target="esp32c3")], base)
-    statuses = {(r.variant, r.target, r.metric): r.status for r in comparison.rows}
-    assert statuses[("pruned50_int8", "esp32", "arena_bytes")] == "new"
-    assert statuses[("qat_int8", "esp32", "arena_bytes")] == "missing"
-    assert statuses[("ptq_int8", "esp32c3", "model_bytes")] == "new"
-    assert ("ptq_int8", "esp32c3", "arena_bytes") not in statuses  # None on both sides
-    assert comparison.counts()["regressed"] == 0
+def test_another_dataset_is_never_compared_with_ours(tmp_path):
+    baseline = baseline_of(tmp_path, [rec()])
+    theirs = rec(accuracy=50.0, arena_bytes=99999, provenance={**PROVENANCE, "dataset_fingerprint": "data-b"})
+    judged = rows(theirs, baseline)
+    assert {r.status for r in judged.values()} == {"new"}
+    assert judged["accuracy"].note == "no baseline yet (new dataset or architecture)"
+    comparison = compare([theirs], baseline)
+    assert not comparison.regressions and "no baseline yet" in comparison.headline()
+    # and ours, absent from that run, is not reported missing
+    assert not [r for r in comparison.rows if r.status == "missing"]
 
 
-def test_other_sources_in_the_baseline_are_out_of_scope_not_missing(tmp_path):
-    base = baseline_of(tmp_path, [rec(), rec(source="hil", latency_us=790.0)])
-    host_only = compare([rec()], base)
-    assert {r.source for r in host_only.rows} == {"host-tflm"}
-    assert host_only.counts()["missing"] == 0
-    everything = compare([rec()], base, only_sources_in_run=False)
-    assert {r.status for r in everything.rows if r.source == "hil"} == {"missing"}
-
-
-def test_missing_baseline_makes_everything_new_and_says_so(tmp_path):
-    comparison = compare([rec(), rec(variant="qat_int8")], load_baseline(tmp_path / "no.json"))
-    assert comparison.baseline_missing
-    assert {r.status for r in comparison.rows} == {"new"}
-    assert len(comparison.rows) == 2 * 7  # seven non-None metrics per record
-    assert "baseline missing" in format_comparison_table(comparison)
-
-
-def test_like_for_like_names_what_differs(tmp_path):
-    base = baseline_of(tmp_path, [rec()])
-    newer = {"versions": {"tensorflow": "2.22.0", "tflite-micro": "0.dev1"},
-             "dataset_fingerprint": "sha256:def"}
-    comparison = compare([rec()], base, current_meta=newer)
-    assert comparison.like_for_like is False
-    assert comparison.like_for_like_notes == [
-        "tensorflow 2.21.0 -> 2.22.0", "dataset fingerprint sha256:abc -> sha256:def"]
-    text = format_comparison_table(comparison)
-    assert "NOT like-for-like: tensorflow 2.21.0 -> 2.22.0" in text
-    same = compare([rec()], base, current_meta=META)
-    assert same.like_for_like is True
-    assert compare([rec()], base).like_for_like is None
-
-
-def test_comparison_table_lists_only_changed_rows_old_to_new(tmp_path):
-    base = baseline_of(tmp_path, [rec(arena_bytes=8000)])
-    comparison = compare([rec(arena_bytes=9216)], base, current_meta=META)
-    text = format_comparison_table(comparison)
-    lines = text.splitlines()
-    assert any("REGRESSED" in line and "arena_bytes" in line and "8,000 -> 9,216" in line
-               and "+1,216 (+15.2%)" in line and "arena_bytes:+0" in line for line in lines)
-    assert "model_bytes" not in text  # unchanged rows hidden by default
-    assert "model_bytes" in format_comparison_table(comparison, only_changed=False)
-
-
-# --- accuracy as a statistic --------------------------------------------------------------
-
-def test_mcnemar_exact_values():
-    assert mcnemar_p(0, 10) == pytest.approx(2 / 1024)  # ~0.002
-    assert mcnemar_p(5, 5) == 1.0
-    assert mcnemar_p(0, 0) == 1.0
-    assert mcnemar_p(1, 9) == pytest.approx(2 * 11 / 1024)
-    assert mcnemar_p(9, 1) == mcnemar_p(1, 9)
-    assert mcnemar_p(6, 0) == pytest.approx(0.03125)
-    with pytest.raises(ValueError):
-        mcnemar_p(-1, 3)
-
-
-def paired_run(ptq_accuracy: float, flips: list[int], n: int = 200) -> list[ResultRecord]:
-    return [rec(variant="float32", accuracy=95.0, accuracy_drop_pp=0.0, test_samples=n),
-            rec(accuracy=ptq_accuracy, accuracy_drop_pp=95.0 - ptq_accuracy,
-                flipped_samples=flips, test_samples=n)]
-
-
-def test_accuracy_drop_beyond_tolerance_but_not_significant_is_ok(tmp_path):
-    # baseline: 6 samples flipped vs float32 (all lost). Now 13 other samples are lost and
-    # 10 of the old ones come back... net 3 samples (1.5 pp) down, but b=13, c=10: noise.
-    base = baseline_of(tmp_path, paired_run(92.0, list(range(10))))
-    now = paired_run(90.5, list(range(100, 113)), n=200)
-    comparison = compare(now, base, parse_tolerances("accuracy:-1"))
-    row = rows_by_metric(comparison)["accuracy"]
-    assert row.status == "ok"
-    assert "not significant" in row.note and "lost 13, gained 10" in row.note
-
-
-def test_significant_accuracy_drop_is_a_regression(tmp_path):
-    base = baseline_of(tmp_path, paired_run(92.0, list(range(6))))
-    now = paired_run(89.0, list(range(12)))  # 6 more samples lost, none gained: p=0.031
-    comparison = compare(now, base, parse_tolerances("accuracy:-2"))
-    row = rows_by_metric(comparison)["accuracy"]
-    assert row.status == "regressed"
-    assert "significant" in row.note and "p=0.0312" in row.note
-    assert rows_by_metric(comparison)["accuracy_drop_pp"].status == "regressed"
-
-
-def test_drop_beyond_hard_ceiling_regresses_even_if_not_significant(tmp_path):
-    base = baseline_of(tmp_path, paired_run(92.0, list(range(10))))
-    now = paired_run(90.5, list(range(100, 113)))  # 1.5 pp > 2 x 0.5 pp, p ~0.68
-    row = rows_by_metric(compare(now, base))["accuracy"]
-    assert row.status == "regressed" and "hard ceiling 1" in row.note
-
-
-def test_without_paired_samples_the_tolerance_alone_decides(tmp_path):
-    base = baseline_of(tmp_path, [rec(accuracy=92.0)])
-    row = rows_by_metric(compare([rec(accuracy=91.2)], base))["accuracy"]
-    assert row.status == "regressed" and "unpaired" in row.note
-    # flips that cannot produce the accuracies are not trusted
-    base = baseline_of(tmp_path, paired_run(92.0, list(range(6))))
-    row = rows_by_metric(compare(paired_run(90.0, list(range(6))), base))["accuracy"]
-    assert row.status == "regressed" and "inconsistent" in row.note
-
-
-# --- writing ------------------------------------------------------------------------------
-
-def test_incomplete_run_and_empty_reason_are_refused(tmp_path):
+def test_old_format_is_refused_with_the_command_that_rewrites_it(tmp_path):
     path = tmp_path / "baseline.json"
-    with pytest.raises(BaselineError, match="refusing to write baseline .* incomplete"):
-        write_baseline(path, [rec()], META, reason="x", complete=False)
-    with pytest.raises(BaselineError, match="give a reason"):
-        write_baseline(path, [rec()], META, reason="  ", complete=True)
-    assert not path.exists()
-
-
-def test_write_is_atomic_merges_other_sources_and_records_meta(tmp_path):
-    path = tmp_path / "baseline.json"
-    write_baseline(path, [rec(source="hil", latency_us=790.0)], META, "bench run",
-                   complete=True)
-    write_baseline(path, [rec(arena_bytes=8100), rec(variant="qat_int8", error="boom")],
-                   META, "arena grew with the new kernels", complete=True)
-    data = json.loads(path.read_text())
-    assert data["meta"]["reason"] == "arena grew with the new kernels"
-    assert data["meta"]["versions"] == META["versions"]
-    assert data["meta"]["dataset_fingerprint"] == "sha256:abc"
-    assert data["meta"]["not_measured"] == ["qat_int8/esp32/host-tflm"]
-    assert "created" in data["meta"] and "git_commit" in data["meta"]
-    loaded = load_baseline(path)
-    assert set(loaded.entries) == {("ptq_int8", "esp32", "hil"),
-                                   ("ptq_int8", "esp32", "host-tflm")}
-    assert loaded.entries[("ptq_int8", "esp32", "host-tflm")]["arena_bytes"] == 8100
-    assert loaded.entries[("ptq_int8", "esp32", "hil")]["latency_us"] == 790.0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]  # no temp left
-
-
-def test_failed_write_leaves_the_old_baseline_intact(tmp_path, monkeypatch):
-    path = tmp_path / "baseline.json"
-    write_baseline(path, [rec()], META, "first", complete=True)
-    before = path.read_text()
-
-    def explode(*args, **kwargs):
-        raise OSError("disk full")
-    monkeypatch.setattr("reports.baseline.os.replace", explode)
-    with pytest.raises(OSError, match="disk full"):
-        write_baseline(path, [rec(arena_bytes=1)], META, "second", complete=True)
-    assert path.read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]
-
-
-def test_obtained_file_beside_the_baseline(tmp_path):
-    obtained = write_obtained(tmp_path / "baseline.json", [rec(arena_bytes=9000)], META)
-    assert obtained.name == "baseline.obtained.json"
-    assert json.loads(obtained.read_text())["results"][0]["arena_bytes"] == 9000
+    path.write_text(json.dumps({"meta": {"format": 1}, "results": []}))
+    with pytest.raises(BaselineError) as err:
+        load_baseline(path)
+    assert "format 1" in str(err.value) and "--update-baseline --baseline-reason" in str(err.value)
 
 
 def test_corrupt_baseline_is_a_clear_error(tmp_path):
     path = tmp_path / "baseline.json"
-    path.write_text("{not json")
-    with pytest.raises(BaselineError, match="baseline.json: not valid JSON"):
+    path.write_text("{ not json")
+    with pytest.raises(BaselineError, match="not valid JSON"):
         load_baseline(path)
+
+
+# --- same bytes: exact ------------------------------------------------------------------------
+
+def test_same_bytes_with_another_figure_is_a_harness_change(tmp_path):
+    baseline = baseline_of(tmp_path, [rec()])
+    judged = rows(rec(arena_bytes=8004), baseline)
+    assert judged["arena_bytes"].status == "changed" and judged["arena_bytes"].fails
+    assert "runtime or harness change" in judged["arena_bytes"].note
+    assert rows(rec(arena_bytes=7996), baseline)["arena_bytes"].status == "changed"  # smaller too
+    assert all(r.status == "ok" for r in rows(rec(), baseline).values())
+
+
+# --- retrained: paired on the variant's own samples ------------------------------------------
+
+def test_retrained_wobble_of_a_few_samples_is_not_significant(tmp_path):
+    baseline = baseline_of(tmp_path, [rec(wrong=(1, 2, 3))])
+    retrained = rec(wrong=(2, 3, 7, 8, 9), sha="bb", gzip_bytes=15100, accuracy_drop_pp=2.0)
+    judged = rows(retrained, baseline)
+    assert judged["accuracy"].status == "ok" and "not significant" in judged["accuracy"].note
+    assert "lost 3, gained 1" in judged["accuracy"].note
+    assert judged["accuracy_drop_pp"].status == "ok"  # the drop moved, this variant's own samples did not
+    assert judged["gzip_bytes"].status == "ok"  # within gzip's tolerance
+
+
+def test_retrained_real_drop_is_a_regression_with_counts_and_p_value(tmp_path):
+    baseline = baseline_of(tmp_path, [rec(wrong=(1,))])
+    worse = rec(wrong=(1,) + tuple(range(20, 30)), sha="bb")
+    judged = rows(worse, baseline)["accuracy"]
+    assert judged.status == "regressed" and "lost 10, gained 0" in judged.note
+    assert f"p={mcnemar_p(10, 0):.3g}" in judged.note
+
+
+def test_significance_is_shared_among_the_variants_of_a_run(tmp_path):
+    baseline = baseline_of(tmp_path, [rec(wrong=(1,))])
+    worse = rec(wrong=(1,) + tuple(range(20, 27)), sha="bb")  # lost 7: p = 0.0156
+    assert rows(worse, baseline)["accuracy"].status == "regressed"
+    shared = {r.metric: r for r in judge(worse, baseline, parse_tolerances(), family=8)}["accuracy"]
+    assert shared.status == "ok" and "threshold 0.00625" in shared.note
+
+
+def test_graph_figures_keep_their_zero_tolerance_when_retrained(tmp_path):
+    baseline = baseline_of(tmp_path, [rec()])
+    judged = rows(rec(sha="bb", arena_bytes=8001, macs=300000), baseline)
+    assert judged["arena_bytes"].status == "regressed" and judged["macs"].status == "ok"
+
+
+def test_recipe_change_and_same_inputs_are_told_apart(tmp_path):
+    baseline = baseline_of(tmp_path, [rec()])
+    same_inputs = rows(rec(sha="bb", gzip_bytes=15010), baseline)["gzip_bytes"]
+    assert "same inputs" in same_inputs.note
+    other = rows(rec(sha="bb", gzip_bytes=15010, provenance={**PROVENANCE, "build_key": "key-2"}), baseline)
+    assert "other inputs" in other["gzip_bytes"].note
+
+
+def test_unpaired_accuracy_falls_back_to_the_tolerance(tmp_path):
+    baseline = baseline_of(tmp_path, [rec(wrong=(1,))])
+    unpaired = rec(wrong=(1, 2, 3), sha="bb", correct_bitmap=None)
+    judged = rows(unpaired, baseline)["accuracy"]
+    assert judged.status == "regressed" and "unpaired (per-sample correctness missing)" in judged.note
+
+
+def test_mcnemar_exact_values():
+    assert mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(6, 0) == pytest.approx(2 * 0.5 ** 6)
+    assert mcnemar_p(5, 0) > 0.05 > mcnemar_p(6, 0)  # on 150 samples: 6 net losses, 4 pp, is the least detected
+
+
+# --- chip figures and board settings -------------------------------------------------------
+
+def test_chip_figures_under_other_board_settings_are_not_compared(tmp_path):
+    board = {"platform": "ESP-IDF v5.3", "engine": "tflm", "esp_nn": True, "clock_mhz": 240}
+    baseline = baseline_of(tmp_path, [rec(source="hil", latency_us=700.0, extra={"board": board})])
+    slower = rec(source="hil", latency_us=1400.0, extra={"board": {**board, "clock_mhz": 160}})
+    judged = rows(slower, baseline)["latency_us"]
+    assert judged.status == "not comparable" and "clock_mhz 240 -> 160" in judged.note and not judged.fails
+    same = rows(rec(source="hil", latency_us=1400.0, extra={"board": board}), baseline)["latency_us"]
+    assert same.status == "regressed"
+
+
+# --- the run as a whole ------------------------------------------------------------------
+
+def test_missing_items_of_our_context_are_reported(tmp_path):
+    baseline = baseline_of(tmp_path, [rec(), rec(variant="qat_int8")])
+    comparison = compare([rec()], baseline)
+    missing = [r for r in comparison.rows if r.status == "missing"]
+    assert {r.variant for r in missing} == {"qat_int8"}
+
+
+def test_comparison_table_groups_by_variant_old_to_new(tmp_path):
+    baseline = baseline_of(tmp_path, [rec(), rec(variant="qat_int8")])
+    comparison = compare([rec(arena_bytes=9000, sha="bb"), rec(variant="qat_int8")], baseline, current_meta=META)
+    table = format_comparison_table(comparison)
+    assert "REGRESSED" in table and "8,000 -> 9,000" in table and "all targets" in table
+    assert "like-for-like: yes" in table
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+def test_incomplete_run_and_empty_reason_are_refused(tmp_path):
+    with pytest.raises(BaselineError, match="incomplete"):
+        write_baseline(tmp_path / "b.json", [rec()], META, "why", complete=False)
+    with pytest.raises(BaselineError, match="reason"):
+        write_baseline(tmp_path / "b.json", [rec()], META, "  ", complete=True)
+
+
+def test_write_keeps_other_contexts_and_sources_and_replaces_ours(tmp_path):
+    other = rec(provenance={**PROVENANCE, "dataset_fingerprint": "data-b"})
+    virtual = rec(source="virtual")
+    baseline_of(tmp_path, [rec(), rec(variant="qat_int8"), other, virtual])
+    path = tmp_path / "baseline.json"
+    write_baseline(path, [rec(arena_bytes=7000)], META, "smaller arena", complete=True)
+    entries = load_baseline(path).entries
+    variants = {(k[0], k[3], k[4]) for k in entries}
+    assert ("data-a", "qat_int8", "host-tflm") not in variants  # replaced as a whole
+    assert ("data-b", "ptq_int8", "host-tflm") in variants and ("data-a", "ptq_int8", "virtual") in variants
+    assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_failed_write_leaves_the_old_baseline_intact(tmp_path, monkeypatch):
+    baseline_of(tmp_path, [rec()])
+    path = tmp_path / "baseline.json"
+    before = path.read_text()
+
+    def explode(*_args, **_kw):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("reports.baseline.os.replace", explode)
+    with pytest.raises(OSError):
+        write_baseline(path, [rec(arena_bytes=1)], META, "x", complete=True)
+    assert path.read_text() == before and not list(tmp_path.glob("*.tmp"))
+
+
+def test_obtained_file_beside_the_baseline(tmp_path):
+    path = write_obtained(tmp_path / "baseline.json", [rec()], META)
+    assert path.name == "baseline.obtained.json" and json.loads(path.read_text())["meta"]["obtained"]

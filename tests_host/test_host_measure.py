@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from reports.budgets import check_budgets
 from targets.host_measure import HostMeasurements
 from targets.registry import load_targets
 from tests_host import tiny_models
@@ -38,7 +39,10 @@ def test_external_model_with_mismatched_dataset_is_a_clear_error(data):
     assert explicit.error and "mine" in explicit.error and "does not match" in explicit.error
     implicit = HostMeasurements(x[:, :20, :], y, dataset_is_explicit=False).measure(model, is_external=True)
     assert implicit.error is None and implicit.evaluation is None  # sized and arena-measured, accuracy skipped
-    assert implicit.arena_bytes > 0 and "accuracy not measured" in implicit.notes[0]
+    assert implicit.arena_bytes > 0 and "accuracy n/a: no labelled data for this input shape" in implicit.notes[0]
+    record = HostMeasurements(x[:, :20, :], y, dataset_is_explicit=False).record(implicit, None, load_targets()["esp32"])
+    assert record.extra["no_labelled_data"] and record.accuracy is None
+    assert check_budgets(record, {"min_accuracy": 85.0, "max_accuracy_drop_pp": 1.0}) == []  # n/a, not a failure
 
 
 def test_op_the_firmware_lacks_is_a_problem_named_in_the_record(data):

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 
-from reports.baseline import compare, load_baseline, write_baseline
+from reports.baseline import load_baseline, write_baseline
+from reports.compare import compare
 from reports.budgets import Violation
 from reports.plots import make_plots
 from reports.records import ResultRecord
@@ -82,13 +83,14 @@ def test_a_variant_breaking_its_budget_is_not_recommended():
 
 # --- summary.md -------------------------------------------------------------------------------
 
-def test_summary_labels_emulated_figures_and_has_a_table_per_target():
+def test_summary_has_one_table_per_source_with_targets_as_columns():
     text = build_summary(gesture_run())
-    assert text.count("host TFLM; latency estimated, not measured") == 2
-    assert "## esp32\n" in text and "## esp32c3\n" in text
-    assert "latency est. (us)" in text
-    assert "| ptq_int8 | host-tflm | 17.4 KiB | 14.8 KiB | 4.7 KiB | 800 |" in text
-    assert "**Recommendation for esp32:** PTQ int8 (ptq_int8)" in text
+    assert text.count("host TFLM; latency estimated, not measured") == 1
+    assert "## host-tflm (emulated)\n" in text and "## esp32\n" not in text
+    assert "| esp32 est. us | esp32c3 est. us |" in text
+    assert "| ptq_int8 | 17.4 KiB | 14.8 KiB | 4.7 KiB | 95.20 | +0.80 |  | 800 | 800 | - | ok |" in text
+    assert "| float32 | 59.6 KiB | 50.6 KiB | 11.7 KiB | 96.00 | +0.00 |  | 3,000 | 36,000 |" in text
+    assert "- **esp32, esp32c3:** PTQ int8 (ptq_int8)" in text  # one line for targets that agree
     assert text.splitlines()[2].startswith("**PASS")
 
 
@@ -104,21 +106,23 @@ def test_regressions_come_first_and_read_in_ten_seconds(tmp_path):
     head = "\n".join(text.splitlines()[:8])
     assert "FAIL: 1 budget violation(s), 1 regression(s)" in head
     assert "## Regressions and budget violations" in head
-    assert "ptq_int8 on esp32 (host-tflm): arena_bytes 5,200 > budget 5,000 (baseline 4,800)" \
+    assert "- **ptq_int8**" in head
+    assert "budget: ptq_int8 on esp32 (host-tflm): arena_bytes 5,200 > budget 5,000 (baseline 4,800)" \
         in head
-    assert "regression: ptq_int8 on esp32 (host-tflm): arena_bytes 4,800 -> 5,200" in text
+    assert "regressed: ptq_int8 on all targets (host-tflm): arena_bytes 4,800 -> 5,200" in text
     assert "## Baseline comparison" in text and "REGRESSED" in text
 
 
 def test_measured_and_estimated_latency_side_by_side():
     records = gesture_run(targets=("esp32",))
     chip = gesture_run(targets=("esp32",), source="hil", variants=["ptq_int8"])[0]
-    chip.latency_us, chip.latency_est_us, chip.arena_bytes = 760.0, None, 5400
+    chip.latency_us, chip.latency_est_us, chip.arena_bytes = 760.0, 800.0, 5400
+    chip.extra["host_arena_bytes"] = 4800
     text = build_summary(records + [chip])
-    assert "latency measured (us)" in text and "estimate (error)" in text
-    assert "| 760 | est. 800 (+5.3%) |" in text  # the estimate is 5.3 % high
-    assert "| +600 B (+12.5%) |" in text  # chip arena against the host build's (4,800 B)
-    assert "- hil: measured on the chip" in text
+    assert "## hil\n" in text and "| esp32 us |" in text
+    # the estimate is 5.3 % high; the chip's arena against the host build's (4,800 B)
+    assert "| 760 (est. 800 (+5.3%)); arena vs host +600 B (+12.5%) |" in text
+    assert "- measured on the chip" in text
 
 
 def test_github_step_summary_is_appended_when_set(tmp_path, monkeypatch):
@@ -202,10 +206,8 @@ def test_python_m_reports_rebuilds_from_jsonl(tmp_path):
                  "per_channel_vs_per_tensor.png"):
         assert str(latest / name) in done.stdout
         assert (latest / name).stat().st_size > 0
-    assert "0 regressed" in done.stdout
+    assert "ok" in done.stdout and "regressed" not in done.stdout
     assert "skipped a truncated line" in done.stderr
-    summary = (latest / "summary.md").read_text()
-    assert "NOT like-for-like: dataset fingerprint sha256:old -> sha256:new" in summary
     # the default budgets pass this healthy synthetic run
     assert "budget violations: 0" in done.stdout
 

@@ -1,0 +1,218 @@
+"""The harness's pytest plugin, registered through the `pytest11` entry point `tinyml_harness`.
+
+Installed, it works in any repository, from any directory: it owns every option of the
+harness (each with an ini twin), registers the markers in code (so a user's repository
+needs none of our pytest.ini), and resolves everything once into one `Settings` object
+kept in `config.stash`. Paths given on the command line are relative to where pytest was
+started; paths from the ini file and the defaults are relative to the rootdir (the user's
+repository, not the harness's install location). The fixtures live in one module per
+concern, loaded below through `pytest_plugins`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+pytest_plugins = [
+    "model_builders.pytest_plugin",
+    "targets.pytest_plugin",
+    "reports.pytest_plugin",
+    "targets.hil_plugin",
+]
+
+MARKERS = {
+    "host": "runs on any machine: TFLite Micro on the host, latency estimated per target",
+    "hil": "needs boards attached (or --virtual); measured on the chip",
+    "host_test": "emulated run (virtual board), as ESP-IDF marks its QEMU runs",
+    "generic": "bench environment marker (CI runner label beside the target name)",
+    "slow": "trains models (cold cache); listed so it can be deselected",
+}
+SETTINGS = pytest.StashKey["Settings"]()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every harness option, resolved (command line, else ini, else default)."""
+
+    dataset: str | None  # None: built-in synthetic gestures; "basicmotions"; or an absolute directory
+    window: int | None
+    variants: list[str] | None
+    architecture: str
+    seed: int | None
+    training_seed: int | None
+    rebuild: bool
+    models: list[Path]
+    report_dir: Path
+    budgets: Path
+    baseline: Path
+    tolerances: list[str]
+    update_baseline: bool
+    baseline_reason: str | None
+    firmware_dir: Path
+    bench_file: Path
+    artifact_cache: Path
+    virtual: bool
+    hil_samples: int | None
+
+
+def _positive_int(name: str) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise pytest.UsageError(f"--{name}: '{value}' is not an integer") from None
+        if number < 1:
+            raise pytest.UsageError(f"--{name}: must be at least 1, got {number}")
+        return number
+    return parse
+
+
+def _int(name: str) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            return int(value)
+        except ValueError:
+            raise pytest.UsageError(f"--{name}: '{value}' is not an integer") from None
+    return parse
+
+
+def _variants(value: str) -> list[str]:
+    from model_builders.variants import RECIPES
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise pytest.UsageError(f"--variants: unknown variant(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+    return names
+
+
+#: (option, ini name, kind, default, help). kind: "path", "paths", "dataset", "flag",
+#: "list" (repeatable) or a parse callable. Defaults of paths are rootdir-relative.
+OPTIONS: list[tuple[str, str, Any, Any, str]] = [
+    ("--dataset", "dataset", "dataset", None,
+     "dataset directory <root>/<class>/*.npy (anywhere on disk), or 'basicmotions' (default: built-in "
+     "synthetic gestures)"),
+    ("--window", "window", _positive_int("window"), None, "timesteps per sample (default: the most common length)"),
+    ("--variants", "variants", _variants, None, "comma-separated variants to build and test (default: all)"),
+    ("--architecture", "architecture", str, "reference_cnn",
+     "registered model architecture (model_builders.architectures.register_architecture)"),
+    ("--seed", "seed", _int("seed"), None, "seed for the built-in data, the split and training (default 7)"),
+    ("--training-seed", "training_seed", _int("training-seed"), None,
+     "seed for training alone (default: --seed); retrains on the same data and split"),
+    ("--rebuild", "rebuild", "flag", False, "ignore the artifact cache and rebuild every variant"),
+    ("--model", "models", "paths", [], "also measure a .tflite the harness did not build (repeatable)"),
+    ("--report-dir", "report_dir", "path", "reports/latest", "where the report goes"),
+    ("--budgets", "budgets", "path", "budgets.toml", "budgets file"),
+    ("--baseline", "baseline", "path", "reports/baseline.json", "baseline file"),
+    ("--tolerance", "tolerances", "list", [],
+     "per-metric tolerance token, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)"),
+    ("--update-baseline", "update_baseline", "flag", False,
+     "rewrite the baseline from this run (only a complete run; needs --baseline-reason)"),
+    ("--baseline-reason", "baseline_reason", str, None, "why the baseline changes (recorded and reviewed)"),
+    ("--firmware-dir", "firmware_dir", "path", "firmware",
+     "the ESP-IDF project; its builds are build_<target>_<config> inside it"),
+    ("--bench-file", "bench_file", "path", "bench.toml", "per-target ports of the bench's boards"),
+    ("--artifact-cache", "artifact_cache", "path", ".cache/artifacts",
+     "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
+    ("--virtual", "virtual", "flag", False,
+     "serve each target from a virtual board (emulated: host TFLM behind the serial protocol)"),
+    ("--hil-samples", "hil_samples", _positive_int("hil-samples"), None,
+     "stream only the first N test samples through each board"),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinyml", "TinyML harness (each option has an ini twin of the name shown)")
+    for flag, name, kind, default, help_text in OPTIONS:
+        full_help = f"{help_text} [ini: {name}]"
+        if kind == "flag":
+            group.addoption(flag, action="store_true", default=None, dest=name, help=full_help)
+            parser.addini(name, f"default for {flag}", type="bool", default=default)
+        elif kind in ("list", "paths"):
+            group.addoption(flag, action="append", default=None, dest=name, metavar=name.upper(), help=full_help)
+            parser.addini(name, f"default for {flag} (one per line)", type="linelist", default=[])
+        else:
+            group.addoption(flag, default=None, dest=name, help=full_help)
+            parser.addini(name, f"default for {flag}", default=None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    # pytest-embedded's app_path fixture (behind `target`) records an XML attribute.
+    config.addinivalue_line("filterwarnings",
+                            "ignore:record_xml_attribute is an experimental feature:pytest.PytestExperimentalApiWarning")
+    resolved = settings(config)  # bad values are one usage error, before collection
+    # Builders, reference outputs and xdist workers all read the cache from here.
+    os.environ["TINYML_CACHE_DIR"] = str(resolved.artifact_cache)
+
+
+def settings(config: pytest.Config) -> Settings:
+    """The resolved settings of this run (computed once)."""
+    if SETTINGS not in config.stash:
+        config.stash[SETTINGS] = _resolve(config)
+    return config.stash[SETTINGS]
+
+
+def _resolve(config: pytest.Config) -> Settings:
+    cwd = Path(config.invocation_params.dir)
+    root = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+    values: dict[str, Any] = {}
+    for flag, name, kind, default, _ in OPTIONS:
+        cli = config.getoption(name)
+        ini = config.getini(name)
+        if kind == "flag":
+            values[name] = bool(cli) if cli is not None else bool(ini)
+        elif kind in ("list", "paths"):
+            items = [(v, cwd) for v in cli] if cli else [(v, root) for v in ini]
+            values[name] = [_path(v, base, flag) for v, base in items] if kind == "paths" else [v for v, _ in items]
+            if kind == "paths":
+                for path in values[name]:
+                    _check_model(path)
+        else:
+            raw, base = (cli, cwd) if cli is not None else (ini, root) if ini not in (None, "") else (None, root)
+            if raw is None:
+                values[name] = _default(name, default, root)
+            elif kind == "path":
+                values[name] = _path(raw, base, flag)
+            elif kind == "dataset":
+                values[name] = _dataset(raw, base)
+            else:
+                values[name] = kind(raw)
+    return Settings(**values)
+
+
+def _default(name: str, default: Any, root: Path) -> Any:
+    if name == "artifact_cache" and os.environ.get("TINYML_CACHE_DIR"):
+        return Path(os.environ["TINYML_CACHE_DIR"])
+    if isinstance(default, str) and name in {o[1] for o in OPTIONS if o[2] == "path"}:
+        return (root / default).resolve()
+    return default
+
+
+def _path(value: str, base: Path, flag: str) -> Path:
+    if not value:
+        raise pytest.UsageError(f"{flag}: empty path")
+    return (base / Path(value).expanduser()).resolve()
+
+
+def _dataset(value: str, base: Path) -> str:
+    if value == "basicmotions":
+        return value
+    path = (base / Path(value).expanduser()).resolve()
+    if not path.is_dir():
+        raise pytest.UsageError(f"--dataset: {path} does not exist or is not a directory "
+                                f"(expected <root>/<class>/*.npy, or 'basicmotions')")
+    return str(path)
+
+
+def _check_model(path: Path) -> None:
+    if not path.is_file():
+        raise pytest.UsageError(f"--model: {path} is not a file")
+    if path.suffix != ".tflite":
+        raise pytest.UsageError(f"--model: {path} is not a .tflite file")
