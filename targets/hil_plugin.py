@@ -364,6 +364,18 @@ def _hil_port_lock(request: pytest.FixtureRequest) -> Iterator[None]:
         lock.release()
 
 
+def console_hint(target: str) -> str:
+    """Which devkit port the firmware serves the protocol on (its sdkconfig.defaults.<target>
+    console), and the other one, for a board that flashed but never answers."""
+    defaults = FIRMWARE_DIR / f"sdkconfig.defaults.{target}"
+    usb = defaults.exists() and "CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG=y" in defaults.read_text()
+    if usb:
+        return (f"the {target} firmware answers on its USB-Serial-JTAG port (the devkit's \"USB\" "
+                "connector, /dev/ttyACM*), not on the USB-UART bridge (\"UART\", /dev/ttyUSB*)")
+    return (f"the {target} firmware answers on the console UART (the devkit's USB-UART bridge, "
+            "/dev/ttyUSB*, \"UART\" connector), not on a USB-Serial-JTAG port (/dev/ttyACM*)")
+
+
 @pytest.fixture
 def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
     """A connected targets.board.Board on pytest-embedded's dut."""
@@ -383,7 +395,15 @@ def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
     board = Board(client, name=f"{target} board ({'virtual' if hil_state.virtual else 'real'}, "
                               f"{getattr(getattr(dut, 'serial', None), 'port', '?')})",
                   hard_reset=hard_reset, log_hint=link.logfile)
-    board.connect()
+    from targets.protocol import BoardTimeout
+
+    try:
+        board.connect()
+    except BoardTimeout as exc:
+        if hil_state.virtual:
+            raise
+        raise BoardTimeout(f"{exc.what} (is the cable on the right port? {console_hint(target)})",
+                           exc.timeout, exc.last_lines) from None
     yield board
 
 

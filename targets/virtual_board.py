@@ -174,7 +174,7 @@ class VirtualBoard:
 
         return {"ok": True, "cmd": cmd, "proto": PROTO_VERSION, "fw": FW_VERSION,
                 "target": self.target, "platform": "virtual (host TFLM, estimated timings)",
-                "clock_mhz": self.engine.clock_mhz,
+                "clock_mhz": self.engine.clock_mhz, "console": "pty",
                 "arena_capacity": self.engine.arena_capacity,
                 "max_model_bytes": self.max_model_bytes, "line_max": self.line_max,
                 "chunk_max": self.chunk_max, "input_chunk_max": self.chunk_max,

@@ -91,3 +91,12 @@ def test_kconfig_baud_help_names_a_key_bench_toml_accepts(tmp_path):
     path.write_text("".join(f"[esp32]\n{k} = 460800\n" for k in keys))
     assert load_bench(path)["esp32"].baud == 460800
     assert "--baud" in help_text  # pytest-embedded's own option
+
+
+@pytest.mark.parametrize("target,port,other", [
+    ("esp32s3", "USB-Serial-JTAG", "USB-UART bridge"), ("esp32c3", "console UART", "USB-Serial-JTAG"),
+    ("esp32c6", "console UART", "USB-Serial-JTAG"), ("esp32", "console UART", "USB-Serial-JTAG")])
+def test_timeout_hint_names_the_console_the_firmware_serves_and_the_other_port(target, port, other):
+    """The hint follows the console each target's sdkconfig.defaults.<target> chooses."""
+    hint = hil_plugin.console_hint(target)
+    assert hint.index(port) < hint.index(other), hint

@@ -209,6 +209,7 @@ void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
   w.key("target").str(config_.target);
   w.key("platform").str(config_.platform);
   w.key("clock_mhz").i64(config_.clock_mhz);
+  w.key("console").str(config_.console);
   w.key("arena_capacity").u64(engine_.arena_capacity());
   w.key("max_model_bytes").u64(config_.max_model_bytes);
   w.key("line_max").u64(config_.line_max);

@@ -26,6 +26,7 @@ struct DeviceConfig {
   const char* target = "host";
   const char* platform = "host";  // what runs the core: "ESP-IDF v5.3.1", "host"; recorded beside latency
   int clock_mhz = 0;
+  const char* console = "stdio";  // where the protocol is served: "uart", "usb_serial_jtag", "stdio"
   size_t line_max = 4096;
   size_t chunk_max = 2048;
   uint8_t* model_buffer = nullptr;  // max_model_bytes, 16-byte aligned (flatbuffer data)
