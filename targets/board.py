@@ -209,15 +209,26 @@ class Board:
             pending: collections.deque[tuple[int, int]] = collections.deque()
             in_flight = 0
             next_send = state["next"]
+            line_max = int((self.client.banner or self.banner).get("line_max", 0) or 0)
             while state["next"] < n:
                 while next_send < n:
                     line = encode_command("infer", next_send, samples[next_send])
+                    if line_max and len(line) > line_max:
+                        # Too large for one line: input_chunk lines, then `infer idx -`,
+                        # once every reply in flight is in (chunks are stop-and-wait).
+                        if pending:
+                            break
+                        accept(next_send, self.client.infer(next_send, samples[next_send]))
+                        next_send += 1
+                        continue
                     if pending and in_flight + len(line) > budget:
                         break
                     self.client.link.write(line)
                     pending.append((next_send, len(line)))
                     in_flight += len(line)
                     next_send += 1
+                if not pending:
+                    continue
                 reply = self.client.next_reply("infer", self._reply_timeout(in_flight))
                 if reply.get("cmd") not in ("infer", "?"):
                     continue  # a late reply to a command that timed out earlier

@@ -27,7 +27,8 @@ HOST_SOURCE_DIR = FIRMWARE_DIR / "host"
 BUILD_ROOT = REPO_ROOT / "build"
 # What the host binaries are built from; a newer file here triggers a rebuild.
 SOURCE_GLOBS = ("core/*.cc", "core/*.h", "host/*.cc", "host/*.h", "host/CMakeLists.txt",
-                "cmake/*.cmake", "main/registered_ops.txt")
+                "cmake/*.cmake", "main/registered_ops.txt", "main/esp_port.*",
+                "host/idf_sim/*.cc", "host/idf_sim/include/*.h", "host/idf_sim/include/*/*.h")
 
 
 class FwHostBuildError(RuntimeError):
@@ -73,6 +74,12 @@ def ensure_fw_host(sanitize: bool = False) -> Path:
     built if missing or older than its sources."""
     args = ["-DFW_WERROR=ON"] + (["-DFW_SANITIZE=ON"] if sanitize else [])
     return _ensure_built(build_dir(sanitize) / "fw_host", args)
+
+
+def ensure_esp_port_sim(console: str, idf_minor: int = 3) -> Path:
+    """build/fw-host/esp_port_sim_<console>_v5<minor>: main/esp_port.cc on the simulated
+    ESP-IDF console (firmware/host/idf_sim), console "uart" or "usb", ESP-IDF 5.<minor> API."""
+    return _ensure_built(build_dir() / f"esp_port_sim_{console}_v5{idf_minor}", ["-DFW_WERROR=ON"])
 
 
 def ensure_fw_fuzz() -> Path:

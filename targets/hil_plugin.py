@@ -5,7 +5,10 @@ the ESP-IDF build directory `firmware/build_<target>_<config>`), its expect API 
 per-test logs. This plugin never redefines its (or idf-ci's) fixtures or options; it only
 feeds them per target through indirect parametrization, as pytest_embedded_idf's
 idf_parametrize does: `target`, `embedded_services`, `app_path`, `build_dir` and, from
-bench.toml, `port` / `port_serial_number` / `port_location`.
+bench.toml, `port` and `baud`. A bench.toml (or --port-location / --port-serial-number)
+serial number or USB location is resolved here to the one port it names, because
+pytest-embedded-serial-esp hands esptool its own probed port and never reads
+port_location: two boards of one target are told apart only this way.
 
 Options of ours: `--virtual` (serve each target from a virtual board on a pty; the items get
 the `host_test` marker, as ESP-IDF marks QEMU runs) and `--bench-file` (default bench.toml).
@@ -28,9 +31,13 @@ from typing import Any, Iterator
 import pytest
 
 DEFAULT_CONFIG = "default"
+#: The harness's own firmware sources (for hints); a run's builds live in settings.firmware_dir.
+HARNESS_FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 LOCK_DIR = Path(tempfile.gettempdir()) / "tinyml-hil-port-locks"
 PORT_LOCK_TIMEOUT_S = 1800.0
-BENCH_KEYS = {"port": "port", "serial_number": "port_serial_number", "location": "port_location"}
+BENCH_KEYS = {"port": "port", "serial_number": "port_serial_number", "location": "port_location",
+              "baud": "baud"}
+PORT_OPTIONS = ("port", "port_serial_number", "port_location")
 
 
 # --------------------------------------------------------------------------- bench.toml
@@ -42,9 +49,7 @@ class BenchEntry:
     port: str | None = None
     serial_number: str | None = None
     location: str | None = None
-
-    def embedded_params(self) -> dict[str, str | None]:
-        return {opt: getattr(self, key) for key, opt in BENCH_KEYS.items()}
+    baud: int | None = None  # the firmware's CONFIG_TMH_SERIAL_BAUD (UART consoles)
 
     def describe(self) -> str:
         parts = [f"{k}={getattr(self, k)}" for k in BENCH_KEYS if getattr(self, k)]
@@ -52,8 +57,8 @@ class BenchEntry:
 
 
 def load_bench(path: Path) -> dict[str, BenchEntry]:
-    """bench.toml: one table per target, keys port / serial_number / location. A missing
-    file means no bench mapping (pytest-embedded's own --port / ESPPORT still apply)."""
+    """bench.toml: one table per target, keys port / serial_number / location / baud. A
+    missing file means no bench mapping (pytest-embedded's own --port / ESPPORT still apply)."""
     if not path.exists():
         return {}
     try:
@@ -63,12 +68,20 @@ def load_bench(path: Path) -> dict[str, BenchEntry]:
     bench = {}
     for target, table in raw.items():
         if not isinstance(table, dict):
-            raise pytest.UsageError(f"{path}: [{target}] must be a table of port / serial_number / location")
+            raise pytest.UsageError(f"{path}: [{target}] must be a table of port / serial_number / "
+                                    "location / baud")
         unknown = set(table) - set(BENCH_KEYS)
         if unknown:
             raise pytest.UsageError(f"{path}: [{target}] has unknown key(s) {sorted(unknown)}; "
                                     f"allowed: {sorted(BENCH_KEYS)}")
-        bench[target] = BenchEntry(target, **{k: str(v) for k, v in table.items()})
+        values: dict[str, Any] = {k: str(v) for k, v in table.items() if k != "baud"}
+        if "baud" in table:
+            baud = table["baud"]
+            if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+                raise pytest.UsageError(f"{path}: [{target}] baud must be a positive integer "
+                                        f"(the firmware's CONFIG_TMH_SERIAL_BAUD), got {baud!r}")
+            values["baud"] = baud
+        bench[target] = BenchEntry(target, **values)
     return bench
 
 
@@ -142,20 +155,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     state = config.stash[HIL_STATE]
     names = ["target", "embedded_services", "app_path", "build_dir", "port",
-             "port_serial_number", "port_location"]
-    cli_port = any(config.getoption(o, None) for o in ("port", "port_serial_number", "port_location"))
+             "port_serial_number", "port_location", "baud"]
+    cli = {o: config.getoption(o, None) for o in PORT_OPTIONS}
     params = []
     for target in hil_targets(config):
         marks = [pytest.mark.xdist_group(f"board-{target}")]
         if state.virtual:
             board = state.virtual_board(target)
-            values = [target, "serial", str(state.firmware_dir), None, board.port, None, None]
+            values = [target, "serial", str(state.firmware_dir), None, board.port, None, None, None]
             marks.append(pytest.mark.host_test)
         else:
             entry = state.bench.get(target, BenchEntry(target))
-            ports = ({} if cli_port else entry.embedded_params())
+            ports = port_params(entry, cli, _ports_present)
+            baud = config.getoption("baud", None) or entry.baud
             values = [target, "esp,idf", str(state.firmware_dir), f"build_{target}_{state.config_name}",
-                      ports.get("port"), ports.get("port_serial_number"), ports.get("port_location")]
+                      ports.get("port"), ports.get("port_serial_number"), ports.get("port_location"),
+                      baud]
         params.append(pytest.param(*values, marks=marks, id=target))
     metafunc.parametrize(",".join(names), params, indirect=True)
 
@@ -177,30 +192,79 @@ def _ports_present() -> list[Any]:
     return list(list_ports.comports())
 
 
+def _wanted(entry: BenchEntry, cli: dict[str, str | None]) -> tuple[str | None, str | None, str | None, str]:
+    """(port, serial_number, location, where the port came from): ESPPORT, then the command
+    line, then bench.toml, as pytest-embedded ranks them."""
+    env_port = os.environ.get("ESPPORT")
+    port = env_port or cli.get("port") or entry.port
+    origin = "ESPPORT" if env_port else ("--port" if cli.get("port") else "bench file")
+    return (port, cli.get("port_serial_number") or entry.serial_number,
+            cli.get("port_location") or entry.location, origin)
+
+
+def _describe_present(present: list[Any]) -> str:
+    return ", ".join(f"{p.device} (location {getattr(p, 'location', None) or '?'}, serial "
+                     f"{getattr(p, 'serial_number', None) or '?'})" for p in present) or "none"
+
+
+def resolve_port(entry: BenchEntry, cli: dict[str, str | None],
+                 present: list[Any]) -> tuple[str | None, str | None]:
+    """(device, None) when a serial number or USB location picks exactly one present port;
+    (None, what was looked for) when it picks none or several; (None, None) when neither is
+    configured or a port is given outright. pytest-embedded-serial-esp ignores
+    port_location (esptool probes every port), so the harness turns both into `port`."""
+    port, serial_number, location, _ = _wanted(entry, cli)
+    if port and not port.endswith("*"):
+        return None, None
+    matches = list(present)
+    looked_for = []
+    if serial_number:
+        wanted = {s.strip() for s in serial_number.split(",") if s.strip()}
+        matches = [p for p in matches if p.serial_number in wanted]
+        looked_for.append(f"serial number {serial_number}")
+    if location:
+        matches = [p for p in matches if p.location == location]
+        looked_for.append(f"USB location {location}")
+    if not looked_for:
+        return None, None
+    what = " and ".join(looked_for)
+    if len(matches) == 1:
+        return matches[0].device, None
+    if not matches:
+        return None, f"{what}: no port matches (present: {_describe_present(present)})"
+    return None, (f"{what}: {len(matches)} ports match ({', '.join(p.device for p in matches)}); "
+                  "give each board its serial number or location")
+
+
+def port_params(entry: BenchEntry, cli: dict[str, str | None], list_present: Any) -> dict[str, str | None]:
+    """The port options handed to pytest-embedded for one target: a concrete `port` when a
+    serial number or location resolves to one; otherwise the command line's options apply
+    ({}) or bench.toml's (an unresolved entry is reported by the preflight)."""
+    _, serial_number, location, _ = _wanted(entry, cli)
+    if serial_number or location:
+        device, _problem = resolve_port(entry, cli, list_present())
+        if device:
+            return {"port": device, "port_serial_number": None, "port_location": None}
+    if any(cli.get(o) for o in PORT_OPTIONS):
+        return {}
+    return {opt: getattr(entry, key) for key, opt in BENCH_KEYS.items() if opt in PORT_OPTIONS}
+
+
 def missing_board_message(target: str, entry: BenchEntry, cli: dict[str, str | None],
                           present: list[Any], bench_file: Path) -> str | None:
     """None when the configured board of `target` is attached; else one message naming the
     target and the ports tried. The check matches what is configured; it detects nothing."""
-    env_port = os.environ.get("ESPPORT")
-    port = env_port or cli.get("port") or entry.port
-    serial_number = cli.get("port_serial_number") or entry.serial_number
-    location = cli.get("port_location") or entry.location
+    port, serial_number, location, origin = _wanted(entry, cli)
     devices = [p.device for p in present]
     if port and not port.endswith("*"):
-        origin = "ESPPORT" if env_port else ("--port" if cli.get("port") else str(bench_file))
         if os.path.exists(port):
             return None
-        tried = f"{port} (from {origin}): not present"
-    elif serial_number:
-        wanted = {s.strip() for s in serial_number.split(",") if s.strip()}
-        if any(p.serial_number in wanted for p in present):
+        tried = f"{port} (from {bench_file if origin == 'bench file' else origin}): not present"
+    elif serial_number or location:
+        device, problem = resolve_port(entry, cli, present)
+        if device:
             return None
-        tried = (f"serial number {serial_number}: no port has it "
-                 f"(present: {', '.join(devices) or 'none'})")
-    elif location:
-        if any(p.location == location for p in present):
-            return None
-        tried = f"USB location {location}: no port there (present: {', '.join(devices) or 'none'})"
+        tried = str(problem)
     else:
         # Unconfigured: pytest-embedded (esptool) will probe the ports; boards attach over
         # USB (a USB-UART bridge or USB-Serial-JTAG), so a machine with only its built-in
@@ -232,7 +296,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 targets.append(callspec.params["target"])
     if not targets:
         return
-    cli = {o: config.getoption(o, None) for o in ("port", "port_serial_number", "port_location")}
+    cli = {o: config.getoption(o, None) for o in PORT_OPTIONS}
     present = _ports_present()
     problems = [m for t in targets if (m := missing_board_message(
         t, state.bench.get(t, BenchEntry(t)), cli, present, state.bench_file))]
@@ -289,6 +353,18 @@ def _hil_port_lock(request: pytest.FixtureRequest) -> Iterator[None]:
         lock.release()
 
 
+def console_hint(target: str) -> str:
+    """Which devkit port the firmware serves the protocol on (its sdkconfig.defaults.<target>
+    console), and the other one, for a board that flashed but never answers."""
+    defaults = HARNESS_FIRMWARE / f"sdkconfig.defaults.{target}"
+    usb = defaults.exists() and "CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG=y" in defaults.read_text()
+    if usb:
+        return (f"the {target} firmware answers on its USB-Serial-JTAG port (the devkit's \"USB\" "
+                "connector, /dev/ttyACM*), not on the USB-UART bridge (\"UART\", /dev/ttyUSB*)")
+    return (f"the {target} firmware answers on the console UART (the devkit's USB-UART bridge, "
+            "/dev/ttyUSB*, \"UART\" connector), not on a USB-Serial-JTAG port (/dev/ttyACM*)")
+
+
 @pytest.fixture
 def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
     """A connected targets.board.Board on pytest-embedded's dut."""
@@ -308,7 +384,15 @@ def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
     board = Board(client, name=f"{target} board ({'virtual' if hil_state.virtual else 'real'}, "
                               f"{getattr(getattr(dut, 'serial', None), 'port', '?')})",
                   hard_reset=hard_reset, log_hint=link.logfile)
-    board.connect()
+    from targets.protocol import BoardTimeout
+
+    try:
+        board.connect()
+    except BoardTimeout as exc:
+        if hil_state.virtual:
+            raise
+        raise BoardTimeout(f"{exc.what} (is the cable on the right port? {console_hint(target)})",
+                           exc.timeout, exc.last_lines) from None
     yield board
 
 

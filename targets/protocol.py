@@ -20,6 +20,7 @@ import zlib
 from typing import Any, Callable, Protocol, Sequence
 
 PREFIX = "@@TMH "
+STAGED_INPUT = "-"  # `infer <idx> -`: run on the input staged by input_chunk lines
 PROTO_VERSION = 1
 # Printed by ESP-IDF / the ROM when a chip panics or resets; never part of a healthy run.
 PANIC_MARKERS = ("Guru Meditation", "rst:0x", "abort()", "Brownout", "Task watchdog")
@@ -67,6 +68,11 @@ class BoardPanicError(BoardResetError):
         after = (f"rebooted (nonce {banner.get('nonce')})" if banner
                  else "no boot banner followed")
         super().__init__(banner, f"board log shows {marker!r}; {after}. Last lines:\n{shown}")
+
+
+class InputTooLarge(ValueError):
+    """An input this board cannot take, found before anything was sent. The message names
+    the limit and the firmware's Kconfig option that raises it."""
 
 
 class BoardTimeout(Exception):
@@ -359,7 +365,37 @@ class ProtocolClient:
                 continue
             raise ProtocolError(body, "upload_chunk")
 
+    def _too_long(self, line: bytes) -> bool:
+        line_max = int(self.banner.get("line_max", 0)) if self.banner else 0
+        return bool(line_max) and len(line) > line_max
+
+    def stage_input(self, data: bytes, purpose: str = "infer") -> dict[str, Any]:
+        """Writes an input too large for one line into the input tensor with `input_chunk`
+        lines (stop-and-wait; each reply checked). Raises InputTooLarge, before sending
+        anything, when the firmware does not take input chunks."""
+        if self.banner is None:
+            self.identify()
+        assert self.banner is not None
+        line_max = int(self.banner.get("line_max", 0) or 0)
+        chunk_max = int(self.banner.get("input_chunk_max", 0) or 0)
+        if not chunk_max:
+            need = len(encode_command(purpose, 0, data))
+            raise InputTooLarge(
+                f"input of {len(data)} B needs a {need}-byte `{purpose}` line, above the board's "
+                f"line_max {line_max} B, and its firmware takes no input_chunk: raise "
+                f"CONFIG_TMH_LINE_MAX (menuconfig: TinyML HIL firmware > Longest host line) to at "
+                f"least {need}, or flash firmware that speaks input_chunk (PROTOCOL.md)")
+        size = chunk_payload_max(chunk_max, line_max)
+        reply: dict[str, Any] = {}
+        for offset in range(0, len(data), size):
+            reply = self._command("input_chunk", offset, data[offset:offset + size],
+                                  timeout=BASE_TIMEOUT_S + self.link_seconds(4 * size // 3 + 32))
+        return reply
+
     def set_input(self, data: bytes) -> dict[str, Any]:
+        if self._too_long(encode_command("set_input", data)):
+            reply = self.stage_input(data, "set_input")
+            return {**reply, "bytes": reply.get("received", len(data))}
         return self._command("set_input", data)
 
     def _timed(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -381,7 +417,11 @@ class ProtocolClient:
         return self._timed(self._command("invoke", timeout=self._invoke_timeout(1)))
 
     def infer(self, idx: int, data: bytes) -> dict[str, Any]:
-        """set_input + invoke in one line; reply["idx"] echoes idx."""
+        """set_input + invoke in one line; reply["idx"] echoes idx. An input too large for
+        one line goes first in input_chunk lines, then `infer <idx> -` runs it."""
+        if self._too_long(encode_command("infer", idx, data)):
+            self.stage_input(data, "infer")
+            return self._timed(self._command("infer", idx, STAGED_INPUT, timeout=self._invoke_timeout(1)))
         return self._timed(self._command("infer", idx, data, timeout=self._invoke_timeout(1)))
 
     def bench(self, runs: int, warmup: int, *, timeout: float | None = None) -> dict[str, Any]:

@@ -123,6 +123,7 @@ class Vanish(Exception):
 
 
 _PRINTABLE = re.compile(rb"^[\x20-\x7e]*$")
+STAGED_INPUT = "-"  # `infer <idx> -`: run on the input staged by input_chunk lines
 
 
 class VirtualBoard:
@@ -152,6 +153,7 @@ class VirtualBoard:
         self.model_bytes = 0
         self.upload: dict[str, Any] | None = None
         self.input: bytes | None = None
+        self.staged = bytearray()  # input_chunk bytes so far (offset order)
         self.hung = self.hang_after_boot
         self.emit(BOOT_LOG.replace(b"{target}", self.target.encode()))
         self.emit(self._reply(self._banner("boot")))
@@ -172,10 +174,11 @@ class VirtualBoard:
 
         return {"ok": True, "cmd": cmd, "proto": PROTO_VERSION, "fw": FW_VERSION,
                 "target": self.target, "platform": "virtual (host TFLM, estimated timings)",
-                "clock_mhz": self.engine.clock_mhz,
+                "clock_mhz": self.engine.clock_mhz, "console": "pty",
                 "arena_capacity": self.engine.arena_capacity,
                 "max_model_bytes": self.max_model_bytes, "line_max": self.line_max,
-                "chunk_max": self.chunk_max, "free_heap": self.free_heap(),
+                "chunk_max": self.chunk_max, "input_chunk_max": self.chunk_max,
+                "free_heap": self.free_heap(),
                 "min_free_heap": self.min_free_heap,
                 "nonce": self.nonce, "engine": "virtual", "esp_nn": False,
                 "ops": registered_ops(), "model_loaded": self.model is not None,
@@ -273,6 +276,7 @@ class VirtualBoard:
         if not re.fullmatch(r"[0-9a-fA-F]{8}", args[1]):
             raise _Reply(_err("upload_begin", "E_PARSE", "crc32 must be 8 hex digits"))
         self.model, self.model_bytes, self.upload = None, 0, None
+        self.staged = bytearray()
         size = self._int("upload_begin", args[0], 1, 2**31)
         if size > self.max_model_bytes:
             raise _Reply(_err("upload_begin", "E_TOO_LARGE",
@@ -351,7 +355,34 @@ class VirtualBoard:
         data = self._b64("set_input", args[0])
         self._check_input("set_input", data)
         self.input = data
+        self.staged = bytearray()
         return {"bytes": len(data)}
+
+    def cmd_input_chunk(self, args: list[str]) -> dict[str, Any]:
+        """Part of an input too large for one line, written at `offset` (PROTOCOL.md);
+        checks in the firmware core's order, so both answer a bad chunk alike."""
+        self._args("input_chunk", args, 2)
+        if not (re.fullmatch(r"[0-9]+", args[0]) and int(args[0]) < 2**32):
+            raise _Reply(_err("input_chunk", "E_PARSE", "offset is not a decimal number"))
+        offset = int(args[0])
+        if self.model is None:
+            raise _Reply(_err("input_chunk", "E_STATE", "no model loaded", offset=offset))
+        data = self._b64("input_chunk", args[1], offset=offset)
+        if len(data) > self.chunk_max:
+            raise _Reply(_err("input_chunk", "E_TOO_LARGE", f"chunk above input_chunk_max {self.chunk_max}",
+                              offset=offset))
+        if offset not in (0, len(self.staged)):
+            raise _Reply(_err("input_chunk", "E_SEQ", f"expected offset {len(self.staged)}",
+                              offset=offset, expected=len(self.staged)))
+        want = self.model.input["bytes"]
+        if offset + len(data) > want:
+            raise _Reply(_err("input_chunk", "E_INPUT", f"chunk ends at byte {offset + len(data)}, "
+                              f"tensor takes {want}", offset=offset, bytes=offset + len(data),
+                              expected=want))
+        self.staged = bytearray(self.staged[:offset]) + data
+        if len(self.staged) == want:
+            self.input = bytes(self.staged)
+        return {"offset": offset, "received": len(self.staged)}
 
     def cmd_invoke(self, args: list[str]) -> dict[str, Any]:
         self._args("invoke", args, 0)
@@ -373,8 +404,17 @@ class VirtualBoard:
             raise Hang()
         self._args("infer", args, 2)
         idx = self._int("infer", args[0], 0, 2**31)
-        data = self._b64("infer", args[1])
-        self._check_input("infer", data)
+        if args[1] == STAGED_INPUT:
+            want = self._need_model("infer").input["bytes"]
+            if len(self.staged) != want:
+                raise _Reply(_err("infer", "E_INPUT", f"input_chunk staged {len(self.staged)} of {want} bytes",
+                                  bytes=len(self.staged), expected=want))
+            data = bytes(self.staged)
+            self.staged = bytearray()  # each staged input runs once
+        else:
+            data = self._b64("infer", args[1])
+            self._check_input("infer", data)
+            self.staged = bytearray()
         self.input = data
         return {"idx": idx, "output": self._run("infer", data), **self._timing()}
 

@@ -174,3 +174,22 @@ def repacked(model_bytes: bytes) -> bytes:
     """The model unpacked and packed again unchanged (control for the corruption helpers)."""
     schema, model = _model_object(model_bytes)
     return _pack(schema, model)
+
+
+@functools.lru_cache(maxsize=None)
+def image_cnn(shape: tuple[int, int, int] = (32, 32, 3), kind: str = "int8") -> bytes:
+    """A small image classifier (untrained weights) whose int8 input is h*w*c bytes: 3 KB
+    for 32x32x3, 9 KB for 96x96x1 (person detection's input), larger than one host line.
+    Ops: CONV_2D, MEAN, FULLY_CONNECTED, SOFTMAX, all in the default registered list."""
+
+    def build() -> bytes:
+        keras = _keras()
+        model = keras.Sequential([
+            keras.layers.Input(shape),
+            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ])
+        return _convert(model, kind, shape)
+
+    return _cached(f"image_cnn-{'x'.join(map(str, shape))}-{kind}", build)

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string_view>
 
 #include "base64.h"
 #include "bench_stats.h"
@@ -59,8 +60,11 @@ struct CommandSpec {
 constexpr CommandSpec kCommands[] = {
     {"identify", 0}, {"upload_begin", 2}, {"upload_chunk", 2}, {"upload_end", 0},
     {"set_input", 1}, {"invoke", 0},      {"infer", 2},        {"bench", 2},
-    {"profile", 0},  {"reset", 0},
+    {"profile", 0},  {"reset", 0},        {"input_chunk", 2},
 };
+
+// `infer <idx> -`: run on the input staged by input_chunk lines (inputs above one line).
+constexpr const char* kStagedInput = "-";
 
 }  // namespace
 
@@ -69,7 +73,11 @@ Device::Device(Port& port, Engine& engine, const DeviceConfig& config)
       engine_(engine),
       config_(config),
       reader_(config.line_max),
-      upload_(config.model_buffer, config.max_model_bytes, config.chunk_max) {
+      upload_(config.model_buffer, config.max_model_bytes, config.chunk_max),
+      words_(config.line_max + 1, 0) {
+  // Every reply line fits here unless an output tensor is larger than a host line; only
+  // then does the buffer grow (once: it keeps its capacity).
+  reply_buffer_.reserve(2 * config.line_max + 512);
   char buf[9];
   std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(port.random32()));
   nonce_ = buf;
@@ -83,7 +91,7 @@ void Device::boot() {
     w.key("ok").boolean(e == Error::kOk);
     embedded_result_ = w.finish();
   }
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   write_banner_fields(w, "boot");
   reply(w);
 }
@@ -120,16 +128,14 @@ bool Device::poll(uint32_t timeout_ms) {
 }
 
 void Device::reply(JsonWriter& w) {
-  std::string line = kReplyPrefix;
-  line += w.finish();
-  line.push_back('\n');
+  const std::string& line = w.finish_line(kReplyPrefix);
   port_.write(line.data(), line.size());
 }
 
 void Device::reply_error(const char* cmd, Error code, const char* msg, JsonWriter* extra) {
   // Extra fields are built by the caller in their own writer and spliced in here, so
   // ok/cmd/code/msg always come first (a person reading a monitor sees them first).
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(false).key("cmd").str(cmd).key("code").str(error_name(code));
   w.key("msg").str(msg);
   if (extra != nullptr) w.merge(extra->finish());
@@ -145,12 +151,14 @@ void Device::handle_line(const char* line, size_t len) {
     reply_error("?", Error::kParse, "empty line");
     return;
   }
-  // Tokenize in a copy: words separated by single spaces, no empty words.
-  std::string text(line, len);
+  // Tokenize in a copy (a buffer sized at boot): words separated by single spaces.
+  if (len >= words_.size()) len = words_.size() - 1;  // LineReader never hands more
+  std::memcpy(words_.data(), line, len);
+  words_[len] = 0;
   const char* words[kMaxArgs + 2] = {};
   size_t nwords = 0;
   bool bad_spacing = false;
-  char* p = &text[0];
+  char* p = words_.data();
   while (true) {
     char* space = std::strchr(p, ' ');
     if (space != nullptr) *space = 0;
@@ -180,12 +188,13 @@ void Device::handle_line(const char* line, size_t len) {
     return;
   }
   const char* const* args = words + 1;
-  const std::string name = spec->name;
+  const std::string_view name = spec->name;
   if (name == "identify") cmd_identify();
   else if (name == "upload_begin") cmd_upload_begin(args);
   else if (name == "upload_chunk") cmd_upload_chunk(args);
   else if (name == "upload_end") cmd_upload_end();
   else if (name == "set_input") cmd_set_input(args);
+  else if (name == "input_chunk") cmd_input_chunk(args);
   else if (name == "invoke") cmd_invoke("invoke", false, 0);
   else if (name == "infer") cmd_infer(args);
   else if (name == "bench") cmd_bench(args);
@@ -200,10 +209,12 @@ void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
   w.key("target").str(config_.target);
   w.key("platform").str(config_.platform);
   w.key("clock_mhz").i64(config_.clock_mhz);
+  w.key("console").str(config_.console);
   w.key("arena_capacity").u64(engine_.arena_capacity());
   w.key("max_model_bytes").u64(config_.max_model_bytes);
   w.key("line_max").u64(config_.line_max);
   w.key("chunk_max").u64(config_.chunk_max);
+  w.key("input_chunk_max").u64(config_.chunk_max);
   w.key("free_heap").u64(port_.free_heap());
   w.key("min_free_heap").u64(port_.min_free_heap());
   w.key("nonce").str(nonce_);
@@ -230,7 +241,7 @@ void Device::write_tensor(JsonWriter& w, const char* key, const TensorInfo& t) {
 }
 
 void Device::cmd_identify() {
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   write_banner_fields(w, "identify");
   reply(w);
 }
@@ -248,6 +259,7 @@ void Device::cmd_upload_begin(const char* const* args) {
   // A new upload replaces whatever was there, even if it is then refused.
   engine_.unload();
   model_bytes_ = 0;
+  staged_input_ = 0;
   const Error e = upload_.begin(size, crc);
   if (e == Error::kTooLarge) {
     char msg[80];
@@ -262,7 +274,7 @@ void Device::cmd_upload_begin(const char* const* args) {
     reply_error("upload_begin", e, "size must be at least 1");
     return;
   }
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(true).key("cmd").str("upload_begin");
   w.key("size").u64(size).key("chunk_max").u64(config_.chunk_max);
   reply(w);
@@ -279,7 +291,7 @@ void Device::cmd_upload_chunk(const char* const* args) {
   extra.key("seq").u64(seq);
   switch (e) {
     case Error::kOk: {
-      JsonWriter w;
+      JsonWriter w(&reply_buffer_);
       w.key("ok").boolean(true).key("cmd").str("upload_chunk");
       w.key("seq").u64(seq).key("received").u64(upload_.received());
       reply(w);
@@ -353,7 +365,7 @@ void Device::cmd_upload_end() {
     reply_error("upload_end", e, msg);
     return;
   }
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(true).key("cmd").str("upload_end");
   JsonWriter body;
   const Error le = load_model(upload_.data(), upload_.size(), body);
@@ -380,7 +392,7 @@ bool Device::write_input(const char* cmd, const char* b64) {
     reply_error(cmd, Error::kBase64, "payload is not valid base64");
     return false;
   }
-  const size_t want = engine_.input_info().bytes;
+  const size_t want = engine_.input_bytes();
   if (n != want) {
     char msg[80];
     std::snprintf(msg, sizeof msg, "input is %u bytes, tensor takes %u",
@@ -392,14 +404,67 @@ bool Device::write_input(const char* cmd, const char* b64) {
   }
   size_t written = 0;
   base64_decode(b64, len, engine_.input_data(), want, &written);
+  staged_input_ = 0;
   return true;
+}
+
+void Device::cmd_input_chunk(const char* const* args) {
+  uint32_t offset = 0;
+  if (!parse_u32(args[0], &offset)) {
+    reply_error("input_chunk", Error::kParse, "offset is not a decimal number");
+    return;
+  }
+  JsonWriter extra;
+  extra.key("offset").u64(offset);
+  if (!engine_.loaded()) {
+    reply_error("input_chunk", Error::kState, "no model loaded", &extra);
+    return;
+  }
+  const char* b64 = args[1];
+  const size_t len = std::strlen(b64);
+  size_t n = 0;
+  if (!base64_decoded_length(b64, len, &n)) {
+    reply_error("input_chunk", Error::kBase64, "payload is not valid base64", &extra);
+    return;
+  }
+  if (n > config_.chunk_max) {
+    char msg[64];
+    std::snprintf(msg, sizeof msg, "chunk above input_chunk_max %u",
+                  static_cast<unsigned>(config_.chunk_max));
+    reply_error("input_chunk", Error::kTooLarge, msg, &extra);
+    return;
+  }
+  // Chunks arrive in order; offset 0 starts the input over (a host that lost track).
+  if (offset != 0 && offset != staged_input_) {
+    char msg[64];
+    std::snprintf(msg, sizeof msg, "expected offset %u", static_cast<unsigned>(staged_input_));
+    extra.key("expected").u64(staged_input_);
+    reply_error("input_chunk", Error::kSeq, msg, &extra);
+    return;
+  }
+  const size_t want = engine_.input_bytes();
+  if (offset + n > want) {
+    char msg[80];
+    std::snprintf(msg, sizeof msg, "chunk ends at byte %u, tensor takes %u",
+                  static_cast<unsigned>(offset + n), static_cast<unsigned>(want));
+    extra.key("bytes").u64(offset + n).key("expected").u64(want);
+    reply_error("input_chunk", Error::kInput, msg, &extra);
+    return;
+  }
+  size_t written = 0;
+  base64_decode(b64, len, engine_.input_data() + offset, want - offset, &written);
+  staged_input_ = offset + n;
+  JsonWriter w(&reply_buffer_);
+  w.key("ok").boolean(true).key("cmd").str("input_chunk");
+  w.key("offset").u64(offset).key("received").u64(staged_input_);
+  reply(w);
 }
 
 void Device::cmd_set_input(const char* const* args) {
   if (!write_input("set_input", args[0])) return;
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(true).key("cmd").str("set_input");
-  w.key("bytes").u64(engine_.input_info().bytes);
+  w.key("bytes").u64(engine_.input_bytes());
   reply(w);
 }
 
@@ -410,19 +475,17 @@ void Device::cmd_invoke(const char* cmd, bool has_idx, uint32_t idx) {
   }
   const int64_t t0 = port_.micros();
   const uint32_t c0 = port_.cycles();
-  const bool ok = engine_.invoke();
+  const EngineResult r = engine_.invoke();
   const uint32_t c1 = port_.cycles();
   const int64_t t1 = port_.micros();
-  if (!ok) {
-    reply_error(cmd, Error::kInvoke, "engine invoke failed");
+  if (r.code != Error::kOk) {
+    reply_error(cmd, Error::kInvoke, r.detail.c_str());
     return;
   }
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(true).key("cmd").str(cmd);
   if (has_idx) w.key("idx").u64(idx);
-  std::string out;
-  base64_encode_append(engine_.output_data(), engine_.output_info().bytes, &out);
-  w.key("output").str(out);
+  w.key("output").base64(engine_.output_data(), engine_.output_bytes());
   w.key("us").i64(t1 - t0).key("cycles").u64(c1 - c0);
   reply(w);
 }
@@ -433,7 +496,25 @@ void Device::cmd_infer(const char* const* args) {
     reply_error("infer", Error::kParse, "idx is not a decimal number");
     return;
   }
-  if (!write_input("infer", args[1])) return;
+  if (std::strcmp(args[1], kStagedInput) == 0) {
+    if (!engine_.loaded()) {
+      reply_error("infer", Error::kState, "no model loaded");
+      return;
+    }
+    const size_t want = engine_.input_bytes();
+    if (staged_input_ != want) {
+      char msg[80];
+      std::snprintf(msg, sizeof msg, "input_chunk staged %u of %u bytes",
+                    static_cast<unsigned>(staged_input_), static_cast<unsigned>(want));
+      JsonWriter extra;
+      extra.key("bytes").u64(staged_input_).key("expected").u64(want);
+      reply_error("infer", Error::kInput, msg, &extra);
+      return;
+    }
+    staged_input_ = 0;  // each staged input runs once
+  } else if (!write_input("infer", args[1])) {
+    return;
+  }
   cmd_invoke("infer", true, idx);
 }
 
@@ -459,19 +540,20 @@ void Device::cmd_bench(const char* const* args) {
     return;
   }
   for (uint32_t i = 0; i < warmup; ++i) {
-    if (!engine_.invoke()) {
-      reply_error("bench", Error::kInvoke, "engine invoke failed during warm-up");
+    const EngineResult r = engine_.invoke();
+    if (r.code != Error::kOk) {
+      reply_error("bench", Error::kInvoke, r.detail.c_str());
       return;
     }
   }
   for (uint32_t i = 0; i < runs; ++i) {
     const int64_t t0 = port_.micros();
     const uint32_t c0 = port_.cycles();
-    const bool ok = engine_.invoke();
+    const EngineResult r = engine_.invoke();
     const uint32_t c1 = port_.cycles();
     const int64_t t1 = port_.micros();
-    if (!ok) {
-      reply_error("bench", Error::kInvoke, "engine invoke failed");
+    if (r.code != Error::kOk) {
+      reply_error("bench", Error::kInvoke, r.detail.c_str());
       return;
     }
     us[i] = static_cast<uint32_t>(t1 - t0);
@@ -479,7 +561,7 @@ void Device::cmd_bench(const char* const* args) {
   }
   const Stats su = compute_stats(us.get(), runs);
   const Stats sc = compute_stats(cycles.get(), runs);
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(true).key("cmd").str("bench");
   w.key("runs").u64(runs).key("warmup").u64(warmup);
   w.key("mean_us").num(su.mean).key("min_us").num(su.min).key("max_us").num(su.max);
@@ -495,15 +577,18 @@ void Device::cmd_profile() {
     reply_error("profile", Error::kState, "no model loaded");
     return;
   }
-  std::vector<OpTiming> ops;
-  if (!engine_.profile(&ops)) {
-    reply_error("profile", Error::kInvoke, "engine invoke failed");
+  const OpTiming* ops = nullptr;
+  size_t count = 0, dropped = 0;
+  const EngineResult r = engine_.profile(&ops, &count, &dropped);
+  if (r.code != Error::kOk) {
+    reply_error("profile", Error::kInvoke, r.detail.c_str());
     return;
   }
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(true).key("cmd").str("profile");
+  if (dropped > 0) w.key("ops_dropped").u64(dropped);
   w.key("ops").begin_array();
-  for (size_t i = 0; i < ops.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     w.begin_object();
     w.key("index").u64(i).key("op").str(ops[i].op);
     w.key("us").u64(ops[i].us).key("cycles").u64(ops[i].cycles);
@@ -514,7 +599,7 @@ void Device::cmd_profile() {
 }
 
 void Device::cmd_reset() {
-  JsonWriter w;
+  JsonWriter w(&reply_buffer_);
   w.key("ok").boolean(true).key("cmd").str("reset");
   reply(w);
   restart_requested_ = true;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine.h"
 #include "error_codes.h"
@@ -25,6 +26,7 @@ struct DeviceConfig {
   const char* target = "host";
   const char* platform = "host";  // what runs the core: "ESP-IDF v5.3.1", "host"; recorded beside latency
   int clock_mhz = 0;
+  const char* console = "stdio";  // where the protocol is served: "uart", "usb_serial_jtag", "stdio"
   size_t line_max = 4096;
   size_t chunk_max = 2048;
   uint8_t* model_buffer = nullptr;  // max_model_bytes, 16-byte aligned (flatbuffer data)
@@ -64,6 +66,7 @@ class Device {
   void cmd_upload_chunk(const char* const* args);
   void cmd_upload_end();
   void cmd_set_input(const char* const* args);
+  void cmd_input_chunk(const char* const* args);
   void cmd_invoke(const char* cmd, bool has_idx, uint32_t idx);
   void cmd_infer(const char* const* args);
   void cmd_bench(const char* const* args);
@@ -82,7 +85,10 @@ class Device {
   LineReader reader_;
   Upload upload_;
   std::string nonce_;
+  std::vector<char> words_;   // line_max bytes, set at boot: the tokenized copy of a line
+  std::string reply_buffer_;  // reserved at boot, reused by every reply
   size_t model_bytes_ = 0;
+  size_t staged_input_ = 0;  // bytes of the input tensor written by input_chunk so far
   std::string embedded_result_;  // JSON object for the banner, embedded-model mode only
   bool restart_requested_ = false;
 };

@@ -20,10 +20,14 @@ struct TensorInfo {
 };
 
 struct OpTiming {
-  std::string op;  // builtin operator name, e.g. "CONV_2D"
+  const char* op = "?";  // builtin operator name, e.g. "CONV_2D"; static or model-owned text
   uint32_t us = 0;
   uint32_t cycles = 0;
 };
+
+// Ops one `profile` records at most: the engine's table is this size, allocated at boot
+// (as tflite-micro's MicroProfiler sizes its arrays at construction), never in Invoke.
+constexpr size_t kMaxProfiledOps = 256;
 
 struct EngineResult {
   Error code = Error::kOk;
@@ -46,13 +50,18 @@ class Engine {
   virtual void unload() = 0;
   virtual bool loaded() const = 0;
 
+  // Full descriptions, for upload_end replies; the per-infer path uses the byte counts.
   virtual TensorInfo input_info() const = 0;
   virtual TensorInfo output_info() const = 0;
-  virtual uint8_t* input_data() = 0;         // input_info().bytes writable bytes
-  virtual const uint8_t* output_data() = 0;  // output_info().bytes bytes
-  virtual bool invoke() = 0;
-  // One invoke with per-op timing; false if the invoke failed.
-  virtual bool profile(std::vector<OpTiming>* ops) = 0;
+  virtual size_t input_bytes() const = 0;
+  virtual size_t output_bytes() const = 0;
+  virtual uint8_t* input_data() = 0;         // input_bytes() writable bytes
+  virtual const uint8_t* output_data() = 0;  // output_bytes() bytes
+  // kOk, or kInvoke with the engine's reason (TFLM: its status, e.g. "Invoke failed (kTfLiteError)").
+  virtual EngineResult invoke() = 0;
+  // One invoke with per-op timing into the engine's table (kMaxProfiledOps entries, set
+  // up at boot): *ops points at it, *count entries were recorded, *dropped did not fit.
+  virtual EngineResult profile(const OpTiming** ops, size_t* count, size_t* dropped) = 0;
 };
 
 }  // namespace tmh

@@ -1,5 +1,7 @@
 #include "json_writer.h"
 
+#include "base64.h"
+
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -25,18 +27,23 @@ void JsonWriter::append_quoted(const char* s, std::string* out) {
   out->push_back('"');
 }
 
+bool JsonWriter::take_first() {
+  const uint32_t bit = 1u << (depth_ & 31);
+  const bool first = (has_element_ & bit) == 0;
+  has_element_ |= bit;
+  return first;
+}
+
 void JsonWriter::value_prefix() {
   if (after_key_) {
     after_key_ = false;
     return;
   }
-  if (!first_.back()) out_.push_back(',');
-  first_.back() = false;
+  if (!take_first()) out_.push_back(',');
 }
 
 JsonWriter& JsonWriter::key(const char* k) {
-  if (!first_.back()) out_.push_back(',');
-  first_.back() = false;
+  if (!take_first()) out_.push_back(',');
   append_quoted(k, &out_);
   out_.push_back(':');
   after_key_ = true;
@@ -57,8 +64,7 @@ JsonWriter& JsonWriter::raw(const std::string& literal) {
 
 JsonWriter& JsonWriter::merge(const std::string& object_text) {
   if (object_text.size() <= 2) return *this;  // "{}"
-  if (!first_.back()) out_.push_back(',');
-  first_.back() = false;
+  if (!take_first()) out_.push_back(',');
   out_.append(object_text, 1, object_text.size() - 2);
   return *this;
 }
@@ -88,32 +94,49 @@ JsonWriter& JsonWriter::boolean(bool v) { return raw(v ? "true" : "false"); }
 JsonWriter& JsonWriter::begin_array() {
   value_prefix();
   out_.push_back('[');
-  first_.push_back(true);
+  ++depth_;
+  has_element_ &= ~(1u << (depth_ & 31));
   return *this;
 }
 
 JsonWriter& JsonWriter::end_array() {
   out_.push_back(']');
-  first_.pop_back();
+  --depth_;
   return *this;
 }
 
 JsonWriter& JsonWriter::begin_object() {
   value_prefix();
   out_.push_back('{');
-  first_.push_back(true);
+  ++depth_;
+  has_element_ &= ~(1u << (depth_ & 31));
   return *this;
 }
 
 JsonWriter& JsonWriter::end_object() {
   out_.push_back('}');
-  first_.pop_back();
+  --depth_;
   return *this;
 }
 
 const std::string& JsonWriter::finish() {
   out_.push_back('}');
   return out_;
+}
+
+const std::string& JsonWriter::finish_line(const char* prefix) {
+  out_.push_back('}');
+  out_.insert(0, prefix);  // in place: the reserved capacity holds it
+  out_.push_back('\n');
+  return out_;
+}
+
+JsonWriter& JsonWriter::base64(const uint8_t* data, size_t len) {
+  value_prefix();
+  out_.push_back('"');
+  base64_encode_append(data, len, &out_);
+  out_.push_back('"');
+  return *this;
 }
 
 }  // namespace tmh

@@ -112,8 +112,9 @@ TensorInfo FakeEngine::tensor_info(size_t n) const {
   return t;
 }
 
-bool FakeEngine::invoke() {
-  if (!loaded_ || (flags_ & 1)) return false;
+EngineResult FakeEngine::invoke() {
+  if (!loaded_) return {Error::kState, "no model loaded"};
+  if (flags_ & 1) return {Error::kInvoke, "fake model flag: every invoke fails"};
   for (size_t j = 0; j < n_out_; ++j) {
     const size_t k = j % n_in_;
     if (dtype_ == 1) {
@@ -126,24 +127,32 @@ bool FakeEngine::invoke() {
       output_[j] = static_cast<uint8_t>((3 * x + static_cast<int>(j)) & 0xFF);
     }
   }
-  return true;
+  return {};
 }
 
-bool FakeEngine::profile(std::vector<OpTiming>* ops) {
-  ops->clear();
+EngineResult FakeEngine::profile(const OpTiming** ops, size_t* count, size_t* dropped) {
+  *ops = timings_;
+  *count = 0;
+  *dropped = 0;
   // The fake "runs" its ops one after another around one real invoke; the first op
   // carries the invoke's time, the others what it takes to read the clock.
   for (size_t i = 0; i < model_ops_.size(); ++i) {
     const int64_t t0 = clock_.micros();
     const uint32_t c0 = clock_.cycles();
-    if (i == 0 && !invoke()) return false;
-    OpTiming t;
-    t.op = model_ops_[i];
+    if (i == 0) {
+      EngineResult r = invoke();
+      if (r.code != Error::kOk) return r;
+    }
+    if (*count == kMaxProfiledOps) {
+      ++*dropped;
+      continue;
+    }
+    OpTiming& t = timings_[(*count)++];
+    t.op = model_ops_[i].c_str();
     t.cycles = clock_.cycles() - c0;
     t.us = static_cast<uint32_t>(clock_.micros() - t0);
-    ops->push_back(t);
   }
-  return true;
+  return {};
 }
 
 }  // namespace tmh

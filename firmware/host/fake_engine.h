@@ -41,10 +41,12 @@ class FakeEngine : public Engine {
 
   TensorInfo input_info() const override { return tensor_info(n_in_); }
   TensorInfo output_info() const override { return tensor_info(n_out_); }
+  size_t input_bytes() const override { return n_in_ * elem_size(); }
+  size_t output_bytes() const override { return n_out_ * elem_size(); }
   uint8_t* input_data() override { return input_.data(); }
   const uint8_t* output_data() override { return output_.data(); }
-  bool invoke() override;
-  bool profile(std::vector<OpTiming>* ops) override;
+  EngineResult invoke() override;
+  EngineResult profile(const OpTiming** ops, size_t* count, size_t* dropped) override;
 
  private:
   struct Header {
@@ -69,6 +71,7 @@ class FakeEngine : public Engine {
   std::vector<std::string> model_ops_;
   std::vector<uint8_t> input_;
   std::vector<uint8_t> output_;
+  OpTiming timings_[kMaxProfiledOps];
 };
 
 }  // namespace tmh

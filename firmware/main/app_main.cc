@@ -11,13 +11,19 @@
 #include "sdkconfig.h"
 #include "tflm_engine.h"
 
-#if CONFIG_TMH_EMBEDDED_MODEL
+#if defined(CONFIG_TMH_EMBEDDED_MODEL)
 #include "embedded_model.h"
 #endif
 
 namespace {
 
 constexpr const char* kFirmwareVersion = "0.1.0";
+// A Kconfig bool set to n is absent from sdkconfig.h: test it with defined(), never as a value.
+#if defined(CONFIG_TMH_ESP_NN)
+constexpr bool kEspNn = true;
+#else
+constexpr bool kEspNn = false;
+#endif
 static_assert(CONFIG_TMH_LINE_MAX >= 4 * CONFIG_TMH_CHUNK_MAX / 3 + 32,
               "TMH_LINE_MAX cannot hold one base64 upload chunk of TMH_CHUNK_MAX bytes");
 
@@ -44,7 +50,7 @@ extern "C" void app_main(void) {
   port.begin();
 
   uint8_t* arena = alloc_or_abort(CONFIG_TMH_ARENA_SIZE, "tensor arena");
-  static tmh::TflmEngine engine(port, arena, CONFIG_TMH_ARENA_SIZE, CONFIG_TMH_ESP_NN);
+  static tmh::TflmEngine engine(port, arena, CONFIG_TMH_ARENA_SIZE, kEspNn);
 
   tmh::DeviceConfig config;
   config.fw_version = kFirmwareVersion;
@@ -52,11 +58,12 @@ extern "C" void app_main(void) {
   static std::string platform = std::string("ESP-IDF ") + esp_get_idf_version();
   config.platform = platform.c_str();
   config.clock_mhz = tmh::esp_cpu_mhz();
+  config.console = tmh::esp_console_name();
   config.line_max = CONFIG_TMH_LINE_MAX;
   config.chunk_max = CONFIG_TMH_CHUNK_MAX;
   config.max_model_bytes = CONFIG_TMH_MAX_MODEL_BYTES;
   config.model_buffer = alloc_or_abort(CONFIG_TMH_MAX_MODEL_BYTES, "model buffer");
-#if CONFIG_TMH_EMBEDDED_MODEL
+#if defined(CONFIG_TMH_EMBEDDED_MODEL)
   config.embedded_model = g_embedded_model;
   config.embedded_model_bytes = g_embedded_model_len;
 #endif

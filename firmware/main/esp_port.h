@@ -23,4 +23,7 @@ class EspPort : public Port {
 // CPU clock in MHz as configured (the firmware never changes it at run time).
 int esp_cpu_mhz();
 
+// The console the protocol is served on: "uart" or "usb_serial_jtag" (banner "console").
+const char* esp_console_name();
+
 }  // namespace tmh

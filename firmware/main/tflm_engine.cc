@@ -36,18 +36,24 @@ TensorInfo describe(const TfLiteTensor* t) {
 }  // namespace
 
 uint32_t OpProfiler::BeginEvent(const char* tag) {
-  if (out_ == nullptr) return 0;
-  out_->push_back(OpTiming{tag != nullptr ? tag : "?", 0, 0});
-  starts_.push_back(Start{clock_.micros(), clock_.cycles()});
-  return static_cast<uint32_t>(out_->size() - 1);
+  if (!armed_) return kDropped;
+  if (count_ == kMaxProfiledOps) {
+    ++dropped_;
+    return kDropped;
+  }
+  const size_t i = count_++;
+  timings_[i] = OpTiming{tag != nullptr ? tag : "?", 0, 0};
+  start_us_[i] = clock_.micros();
+  start_cycles_[i] = clock_.cycles();
+  return static_cast<uint32_t>(i);
 }
 
 void OpProfiler::EndEvent(uint32_t handle) {
   const uint32_t c = clock_.cycles();
   const int64_t us = clock_.micros();
-  if (out_ == nullptr || handle >= out_->size()) return;
-  (*out_)[handle].us = static_cast<uint32_t>(us - starts_[handle].us);
-  (*out_)[handle].cycles = c - starts_[handle].cycles;
+  if (!armed_ || handle == kDropped || handle >= count_) return;
+  timings_[handle].us = static_cast<uint32_t>(us - start_us_[handle]);
+  timings_[handle].cycles = c - start_cycles_[handle];
 }
 
 TflmEngine::TflmEngine(Clock& clock, uint8_t* arena, size_t arena_size, bool esp_nn)
@@ -108,15 +114,26 @@ TensorInfo TflmEngine::output_info() const { return describe(interpreter_->outpu
 uint8_t* TflmEngine::input_data() { return interpreter_->input(0)->data.uint8; }
 const uint8_t* TflmEngine::output_data() { return interpreter_->output(0)->data.uint8; }
 
-bool TflmEngine::invoke() { return interpreter_->Invoke() == kTfLiteOk; }
+EngineResult TflmEngine::invoke() {
+  // TFLM prints the kernel's own reason through MicroPrintf (the console, routed through
+  // the driver); the reply carries the status.
+  switch (interpreter_->Invoke()) {
+    case kTfLiteOk: return {};
+    case kTfLiteError: return {Error::kInvoke, "Invoke failed (kTfLiteError; kernel message in the log)"};
+    case kTfLiteDelegateError: return {Error::kInvoke, "Invoke failed (kTfLiteDelegateError)"};
+    case kTfLiteApplicationError: return {Error::kInvoke, "Invoke failed (kTfLiteApplicationError)"};
+    default: return {Error::kInvoke, "Invoke failed (TfLiteStatus not kTfLiteOk)"};
+  }
+}
 
-bool TflmEngine::profile(std::vector<OpTiming>* ops) {
-  ops->clear();
-  ops->reserve(64);
-  profiler_.arm(ops);
-  const bool ok = invoke();
+EngineResult TflmEngine::profile(const OpTiming** ops, size_t* count, size_t* dropped) {
+  profiler_.arm();
+  const EngineResult r = invoke();
   profiler_.disarm();
-  return ok;
+  *ops = profiler_.timings();
+  *count = profiler_.count();
+  *dropped = profiler_.dropped();
+  return r;
 }
 
 }  // namespace tmh

@@ -13,26 +13,33 @@
 
 namespace tmh {
 
-// Records one invoke's ops when armed; TFLM tags each op event with its name.
+// Records one invoke's ops when armed, into fixed tables (kMaxProfiledOps entries, part
+// of the engine object built at boot), as tflite-micro's MicroProfiler does: nothing is
+// allocated inside the timed Invoke. TFLM tags each op event with its (static) name.
 class OpProfiler : public tflite::MicroProfilerInterface {
  public:
   explicit OpProfiler(Clock& clock) : clock_(clock) {}
-  void arm(std::vector<OpTiming>* out) {
-    out_ = out;
-    starts_.clear();
+  void arm() {
+    armed_ = true;
+    count_ = 0;
+    dropped_ = 0;
   }
-  void disarm() { out_ = nullptr; }
+  void disarm() { armed_ = false; }
   uint32_t BeginEvent(const char* tag) override;
   void EndEvent(uint32_t handle) override;
+  const OpTiming* timings() const { return timings_; }
+  size_t count() const { return count_; }
+  size_t dropped() const { return dropped_; }
 
  private:
-  struct Start {
-    int64_t us;
-    uint32_t cycles;
-  };
+  static constexpr uint32_t kDropped = 0xFFFFFFFFu;
   Clock& clock_;
-  std::vector<OpTiming>* out_ = nullptr;
-  std::vector<Start> starts_;
+  bool armed_ = false;
+  size_t count_ = 0;
+  size_t dropped_ = 0;
+  OpTiming timings_[kMaxProfiledOps];
+  int64_t start_us_[kMaxProfiledOps] = {};
+  uint32_t start_cycles_[kMaxProfiledOps] = {};
 };
 
 class TflmEngine : public Engine {
@@ -51,10 +58,12 @@ class TflmEngine : public Engine {
 
   TensorInfo input_info() const override;
   TensorInfo output_info() const override;
+  size_t input_bytes() const override { return interpreter_->input(0)->bytes; }
+  size_t output_bytes() const override { return interpreter_->output(0)->bytes; }
   uint8_t* input_data() override;
   const uint8_t* output_data() override;
-  bool invoke() override;
-  bool profile(std::vector<OpTiming>* ops) override;
+  EngineResult invoke() override;
+  EngineResult profile(const OpTiming** ops, size_t* count, size_t* dropped) override;
 
  private:
   uint8_t* arena_;

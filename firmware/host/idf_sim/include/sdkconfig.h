@@ -1,0 +1,14 @@
+// Simulated sdkconfig.h: the console comes from the build (SIM_CONSOLE_UART / _USB).
+#pragma once
+#define CONFIG_IDF_TARGET "sim"
+#define CONFIG_TMH_LINE_MAX 4096
+#define CONFIG_TMH_SERIAL_BAUD 115200
+#define CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ 160
+#define CONFIG_FREERTOS_HZ 100
+#if defined(SIM_CONSOLE_UART)
+#define CONFIG_ESP_CONSOLE_UART 1
+#define CONFIG_ESP_CONSOLE_UART_DEFAULT 1
+#define CONFIG_ESP_CONSOLE_UART_NUM 0
+#elif defined(SIM_CONSOLE_USB)
+#define CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG 1
+#endif
