@@ -27,7 +27,7 @@ def build_config_from(config: pytest.Config) -> BuildConfig:
         raise pytest.UsageError(f"--architecture: {exc.args[0]}") from None
     return BuildConfig(dataset=options.dataset, window=options.window, variants=options.variants,
                        architecture=options.architecture, rebuild=options.rebuild, cache_dir=options.artifact_cache,
-                       training_seed=options.training_seed,
+                       training_seed=options.training_seed, overrides=options.recipe_params,
                        **({"seed": options.seed} if options.seed is not None else {}))
 
 

@@ -28,16 +28,17 @@ from reports.budgets import format_metric
 from reports.records import ResultRecord, decode_correct
 from reports.stats import mcnemar_p
 
-#: Default tolerance of each metric. Which figures move when a model is retrained on
-#: another CPU was measured (docs/BASELINES.md): gzip bytes do (weights differ), accuracy
-#: does by a few samples (judged paired, not by this number alone); model bytes, arena,
-#: MACs and the latency estimate do not (they depend on the graph, not the weights).
+#: Default tolerance of each metric. Which figures move when a model is retrained was
+#: measured (docs/BASELINES.md: training seeds 7-10 on the same data and split, and another
+#: CPU): gzip bytes do, by up to 5.3 % (the weights differ); accuracy does by a few samples
+#: (judged paired, not by this number alone); model bytes, arena, MACs and the latency
+#: estimate never moved (they depend on the graph, not on the weights).
 DEFAULT_TOLERANCE_TOKENS = (
     "accuracy:-0.5",
     "accuracy_drop_pp:+0.5",
     "max_class_drop_pp:+2",
     "model_bytes:+0",
-    "gzip_bytes:+2%",
+    "gzip_bytes:+8%",
     "arena_bytes:+0",
     "macs:+0",
     "latency_est_us:+5%",

@@ -199,7 +199,7 @@ def test_default_budgets_pass_a_healthy_run_and_catch_a_regression():
         for variant in VARIANTS:
             is_float = variant in ("float32", "dynamic_range")
             record = rec(variant=variant, target=target, accuracy=95.0 - drops[variant],
-                         accuracy_drop_pp=drops[variant],
+                         accuracy_drop_pp=drops[variant], max_class_drop_pp=2 * drops[variant],
                          model_bytes=54356 if variant == "float32" else 20752,
                          arena_bytes=None if variant == "dynamic_range" else 9424 if is_float else 5312,
                          deployable=variant != "dynamic_range",
@@ -207,6 +207,6 @@ def test_default_budgets_pass_a_healthy_run_and_catch_a_regression():
             budget = budgets.for_item(variant, target)
             assert check_budgets(record, budget) == [], (variant, target)
     # A real regression: the int8 arena triples, the estimate doubles past its ceiling.
-    bad = rec(arena_bytes=24000, latency_est_us=2400.0)
+    bad = rec(arena_bytes=24000, latency_est_us=2400.0, max_class_drop_pp=2.0)
     found = {v.metric for v in check_budgets(bad, budgets.for_item("ptq_int8", "esp32"))}
     assert found == {"arena_bytes", "latency_est_us"}

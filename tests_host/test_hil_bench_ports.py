@@ -83,7 +83,7 @@ def test_bench_baud_is_read_and_bad_values_name_file_and_field(tmp_path):
 
 def test_kconfig_baud_help_names_a_key_bench_toml_accepts(tmp_path):
     """The firmware's menuconfig help tells users where the host's rate goes; that key must load."""
-    kconfig = (hil_plugin.FIRMWARE_DIR / "main" / "Kconfig.projbuild").read_text()
+    kconfig = (hil_plugin.HARNESS_FIRMWARE / "main" / "Kconfig.projbuild").read_text()
     help_text = kconfig.split("config TMH_SERIAL_BAUD", 1)[1].split("config ", 1)[0]
     keys = re.findall(r"`(\w+) = N` in the target's bench.toml", help_text)
     assert keys, help_text

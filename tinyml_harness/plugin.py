@@ -10,6 +10,7 @@ concern, loaded below through `pytest_plugins`.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ class Settings:
     seed: int | None
     training_seed: int | None
     rebuild: bool
+    recipe_params: dict[str, dict[str, Any]]
     models: list[Path]
     report_dir: Path
     budgets: Path
@@ -104,6 +106,8 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--training-seed", "training_seed", _int("training-seed"), None,
      "seed for training alone (default: --seed); retrains on the same data and split"),
     ("--rebuild", "rebuild", "flag", False, "ignore the artifact cache and rebuild every variant"),
+    ("--recipe-param", "recipe_params", "list", [],
+     "change one recipe parameter for an experiment, e.g. qat_int8.epochs=1 (repeatable; part of the cache key)"),
     ("--model", "models", "paths", [], "also measure a .tflite the harness did not build (repeatable)"),
     ("--report-dir", "report_dir", "path", "reports/latest", "where the report goes"),
     ("--budgets", "budgets", "path", "budgets.toml", "budgets file"),
@@ -171,6 +175,8 @@ def _resolve(config: pytest.Config) -> Settings:
         elif kind in ("list", "paths"):
             items = [(v, cwd) for v in cli] if cli else [(v, root) for v in ini]
             values[name] = [_path(v, base, flag) for v, base in items] if kind == "paths" else [v for v, _ in items]
+            if name == "recipe_params":
+                values[name] = _recipe_params(values[name])
             if kind == "paths":
                 for path in values[name]:
                     _check_model(path)
@@ -209,6 +215,30 @@ def _dataset(value: str, base: Path) -> str:
         raise pytest.UsageError(f"--dataset: {path} does not exist or is not a directory "
                                 f"(expected <root>/<class>/*.npy, or 'basicmotions')")
     return str(path)
+
+
+def _recipe_params(tokens: list[str]) -> dict[str, dict[str, Any]]:
+    """`variant.param=value` tokens -> {variant: {param: value}}; values are JSON (1, 0.01,
+    true) or else plain strings."""
+    from model_builders.variants import RECIPES
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for token in tokens:
+        target, sep, raw = token.partition("=")
+        variant, dot, param = target.strip().partition(".")
+        if not sep or not dot:
+            raise pytest.UsageError(f"--recipe-param {token!r}: expected variant.param=value, e.g. qat_int8.epochs=1")
+        if variant not in RECIPES:
+            raise pytest.UsageError(f"--recipe-param {token!r}: unknown variant {variant!r}; known: {', '.join(RECIPES)}")
+        if param not in RECIPES[variant].params:
+            raise pytest.UsageError(f"--recipe-param {token!r}: {variant} has no parameter {param!r}; "
+                                    f"it has {', '.join(sorted(RECIPES[variant].params)) or 'none'}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw.strip()
+        overrides.setdefault(variant, {})[param] = value
+    return overrides
 
 
 def _check_model(path: Path) -> None:
