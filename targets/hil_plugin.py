@@ -23,10 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
