@@ -1,8 +1,9 @@
 """pytest plugin: dataset and build options, and the session fixtures that build variants.
 
 Options have ini twins (`--variants` / `variants =`), parsed by type callables that raise a
-clear usage error. Building happens once per session (per xdist worker, the cache lock
-makes workers wait for each other rather than build twice).
+clear usage error. Building happens once per session, on --build-jobs worker processes;
+under pytest-xdist once per xdist worker, each with the cores divided among the workers,
+and the per-key cache locks keep them from building anything twice.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .pipeline import BuildConfig, BuildSession, PreparedData, BuiltVariant, build_variants, write_builds_csv
+from .pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
+                       default_build_jobs, write_builds_csv)
 from .variants import RECIPES
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
@@ -34,6 +36,23 @@ def parse_window(value: str) -> int:
     return window
 
 
+def parse_build_jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise pytest.UsageError(f"--build-jobs: '{value}' is not an integer") from None
+    if jobs < 1:
+        raise pytest.UsageError(f"--build-jobs: must be at least 1, got {jobs}")
+    return jobs
+
+
+def build_jobs(config: pytest.Config) -> int:
+    """--build-jobs, else the ini's build_jobs, else the cores shared among xdist workers."""
+    value = config.getoption("build_jobs") or (parse_build_jobs(config.getini("build_jobs"))
+                                                if config.getini("build_jobs") else None)
+    return value or default_build_jobs()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tinyml", "TinyML harness: data and model variants")
     group.addoption("--dataset", help="dataset directory <root>/<class>/*.npy, or 'basicmotions' (default: built-in synthetic gestures)")
@@ -45,7 +64,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed for training alone (default: --seed); retrains on the same data and split")
     group.addoption("--architecture", default="reference_cnn",
                     help="registered model architecture (model_builders.architectures.register_architecture)")
+    group.addoption("--build-jobs", type=parse_build_jobs, default=None, metavar="N",
+                    help="variants built at once, each in its own worker process (default: the cores, divided "
+                         "among pytest-xdist workers; 1: one after another)")
     parser.addini("variants", "default for --variants", default="")
+    parser.addini("build_jobs", "default for --build-jobs", default="")
     parser.addini("dataset", "default for --dataset", default="")
 
 
@@ -95,7 +118,13 @@ def _progress(config: pytest.Config):
 def build_session(pytestconfig: pytest.Config) -> BuildSession:
     """Every selected variant, built or fetched from the cache; builds.csv written."""
     if BUILD_SESSION not in pytestconfig.stash:
-        session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig))
+        try:
+            session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig),
+                                     jobs=build_jobs(pytestconfig))
+        except BuildFailed as exc:
+            if "float32" not in exc.session.variants:
+                raise  # every measurement is relative to float32: nothing to test
+            session = exc.session  # the others are tested; the failed ones fail by name (built_variant)
         write_builds_csv(session, pytestconfig.getoption("report_dir") / "builds.csv")
         pytestconfig.stash[BUILD_SESSION] = session
     return pytestconfig.stash[BUILD_SESSION]
@@ -108,4 +137,17 @@ def prepared_data(build_session: BuildSession) -> PreparedData:
 
 @pytest.fixture(scope="session")
 def built_variants(build_session: BuildSession) -> dict[str, BuiltVariant]:
+    """The variants that were built (a variant whose recipe failed is missing: see built_variant)."""
     return build_session.variants
+
+
+@pytest.fixture(scope="session")
+def built_variant(build_session: BuildSession):
+    """built_variant(name): that variant, or the test fails with the error its recipe raised."""
+
+    def get(name: str) -> BuiltVariant:
+        if name in build_session.failures:
+            pytest.fail(f"{name} was not built: {build_session.failures[name]}", pytrace=False)
+        return build_session.variants[name]
+
+    return get

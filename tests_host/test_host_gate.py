@@ -19,7 +19,7 @@ def host_measurements(prepared_data, pytestconfig) -> HostMeasurements:
                             dataset_is_explicit=bool(pytestconfig.getoption("dataset")))
 
 
-def test_variant_on_target(variant, target, target_profile, built_variants, external_model_files,
+def test_variant_on_target(variant, target, target_profile, built_variants, built_variant, external_model_files,
                            host_measurements, result_sink):
     reference = host_measurements.measure(built_variants["float32"])
     extra = {}
@@ -28,7 +28,7 @@ def test_variant_on_target(variant, target, target_profile, built_variants, exte
         extra["origin"] = str(external_model_files[variant].path)
         deployable = True
     else:
-        built = built_variants[variant]
+        built = built_variant(variant)  # fails this item, naming the recipe's error, if it was not built
         measured = host_measurements.measure(built, int8_required=built.recipe.int8_io)
         extra.update(origin="built", sparsity=built.metadata.get("sparsity", 0.0),
                      keras_accuracy=built.metadata.get("keras_accuracy"), cache_key=built.key[:16])
