@@ -13,6 +13,7 @@ import pytest
 
 from .pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
                        default_build_jobs, write_builds_csv)
+from .timing import phase
 from .variants import RECIPES
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
@@ -119,8 +120,9 @@ def build_session(pytestconfig: pytest.Config) -> BuildSession:
     """Every selected variant, built or fetched from the cache; builds.csv written."""
     if BUILD_SESSION not in pytestconfig.stash:
         try:
-            session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig),
-                                     jobs=build_jobs(pytestconfig))
+            with phase("build_session"):
+                session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig),
+                                         jobs=build_jobs(pytestconfig))
         except BuildFailed as exc:
             if "float32" not in exc.session.variants:
                 raise  # every measurement is relative to float32: nothing to test
