@@ -113,8 +113,9 @@ def phase_split(log: Path) -> str:
 def pytest_run(label: str, cache: Path, scratch: Path, args: list[str]) -> None:
     log = scratch / f"timing-{label}.jsonl"
     env = {**os.environ, "TINYML_CACHE_DIR": str(cache), "TINYML_TIMING_LOG": str(log)}
-    command = [sys.executable, "-m", "pytest", "-m", "host", "-q", "-p", "no:cacheprovider",
-               "--report-dir", str(scratch / f"report-{label}"), *args]
+    # -c and --rootdir: an absolute --dataset path must not move the rootdir away from our conftest.py
+    command = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT), "-m", "host",
+               "-q", "-p", "no:cacheprovider", "--report-dir", str(scratch / f"report-{label}"), *args]
     seconds, peak_kib, code, output = run_measured(command, env)
     print(f"{label:<16} pytest -m host: {seconds:6.1f} s wall, peak memory {peak_kib / 1024:6.0f} MiB (PSS, "
           f"process tree), pytest exit {code}", flush=True)

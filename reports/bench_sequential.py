@@ -9,6 +9,7 @@ evaluation. It prints the wall time; `python -m reports.bench` runs it as its co
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -45,7 +46,8 @@ def run(dataset: str | None, scratch: Path) -> dict[str, float]:
         ctx = BuildContext(recipe, config.effective_training_seed, config.architecture, data.x_train, data.y_train,
                            data.x_val, data.y_val, data.x_test, data.y_test, len(data.class_names), representative,
                            scratch / recipe.parent if recipe.parent else None, out, lambda message: None)
-        getattr(recipes, recipe.function)(ctx)
+        meta = getattr(recipes, recipe.function)(ctx)
+        (out / "meta.json").write_text(json.dumps(meta, default=str))  # children read their parent's
         seconds[name] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - started
     return seconds
