@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             from reports.bench_data import make_dataset
 
             dataset = Path(args.dataset) if args.dataset else make_dataset(scratch / "dataset")
-            scenario("dataset", scratch, ["--dataset", str(dataset), "--variants", DATASET_VARIANTS,
+            scenario("dataset", scratch, [f"--dataset={dataset}", f"--variants={DATASET_VARIANTS}",
                                           *args.pytest_args])
             if not args.no_sequential:
                 seconds, peak_kib, code, output = run_measured(
