@@ -16,10 +16,14 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("TINYML_CACHE_DIR", Path(__file__).resolve().parent.parent / ".cache" / "artifacts"))
 COMPLETE_MARKER = "meta.json"  # written last inside the temporary directory
+
+
+class ArtifactBusy(Exception):
+    """Another process holds this key's lock (raised only when the caller asked not to wait)."""
 
 
 def cache_key(material: dict[str, Any]) -> str:
@@ -41,29 +45,43 @@ class ArtifactCache:
         return directory if (directory / COMPLETE_MARKER).is_file() else None
 
     def get_or_build(self, key: str, material: dict[str, Any], build: Callable[[Path], dict], *,
-                     rebuild: bool = False) -> tuple[Path, bool]:
-        """Return (artifact directory, cache_hit). `build(tmp_dir)` writes files and returns metadata."""
+                     rebuild: bool = False, wait: bool = True) -> tuple[Path, bool]:
+        """Return (artifact directory, cache_hit). `build(tmp_dir)` writes files and returns metadata.
+
+        wait=False raises ArtifactBusy at once when another process is building this key,
+        so a scheduler can build something else first and come back (then with wait=True)."""
         if not rebuild and (hit := self.lookup(key)):
             return hit, True
-        with FileLock(str(self.root / ".locks" / f"{key}.lock")):
-            if not rebuild and (hit := self.lookup(key)):
-                return hit, True  # another process built it while we waited
-            for stale in self.root.glob(f".tmp-{key}-*"):
-                shutil.rmtree(stale, ignore_errors=True)  # left by a killed build of this key
-            tmp = self.root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            tmp.mkdir()
-            try:
-                meta = build(tmp)
-                meta = {**meta, "key": key, "key_material": material}
-                _write_synced(tmp / COMPLETE_MARKER, json.dumps(meta, indent=2, sort_keys=True, default=str))
-                for file in tmp.iterdir():
-                    _fsync_file(file)
-                _fsync_dir(tmp)
-                self._install(tmp, key)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            return self.path(key), False
+        lock = FileLock(str(self.root / ".locks" / f"{key}.lock"))
+        try:
+            lock.acquire(timeout=-1 if wait else 0)
+        except Timeout:
+            raise ArtifactBusy(key) from None
+        try:
+            return self._build_locked(key, material, build, rebuild)
+        finally:
+            lock.release()
+
+    def _build_locked(self, key: str, material: dict[str, Any], build: Callable[[Path], dict],
+                      rebuild: bool) -> tuple[Path, bool]:
+        if not rebuild and (hit := self.lookup(key)):
+            return hit, True  # another process built it while we waited
+        for stale in self.root.glob(f".tmp-{key}-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed build of this key
+        tmp = self.root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            meta = build(tmp)
+            meta = {**meta, "key": key, "key_material": material}
+            _write_synced(tmp / COMPLETE_MARKER, json.dumps(meta, indent=2, sort_keys=True, default=str))
+            for file in tmp.iterdir():
+                _fsync_file(file)
+            _fsync_dir(tmp)
+            self._install(tmp, key)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.path(key), False
 
     def _install(self, tmp: Path, key: str) -> None:
         final = self.path(key)

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from .tf_runtime import import_tf
+from .timing import phase
 
 
 def _representative(samples: np.ndarray):
@@ -18,7 +19,8 @@ def _representative(samples: np.ndarray):
 
 def to_float32(model: Any) -> bytes:
     tf, _ = import_tf()
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with phase("convert"):
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 def to_full_int8(model: Any, representative: np.ndarray, *, per_channel: bool = True) -> bytes:
@@ -35,7 +37,8 @@ def to_full_int8(model: Any, representative: np.ndarray, *, per_channel: bool = 
     converter.inference_output_type = tf.int8
     if not per_channel:
         converter._experimental_disable_per_channel = True  # the converter's only switch for it
-    return converter.convert()
+    with phase("convert"):
+        return converter.convert()
 
 
 def to_dynamic_range(model: Any) -> bytes:
@@ -43,4 +46,5 @@ def to_dynamic_range(model: Any) -> bytes:
     tf, _ = import_tf()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    with phase("convert"):
+        return converter.convert()

@@ -12,21 +12,20 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .architectures import architecture_source
+from .architectures import architecture_source, get_architecture
 from .cache import DEFAULT_CACHE_DIR, ArtifactCache, cache_key
 from .datasets import Dataset, DatasetError, load_directory, synthetic_gestures
 from .normalization import Normalization
 from .platform_info import training_platform
 from .representative import check_representative_indices, default_representative_indices
 from .splits import DEFAULT_FRACTIONS, Split, stratified_split
-from .variants import PACKAGE_DIR, RECIPES, BuildContext, Recipe, resolve_variants, with_overrides
+from .variants import PACKAGE_DIR, RECIPES, Recipe, resolve_variants, with_overrides
 
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")
 BUILDS_CSV_COLUMNS = ("variant", "model_bytes", "gzip_bytes", "sparsity", "keras_accuracy", "seconds", "cache_hit",
@@ -115,6 +114,7 @@ class BuiltVariant:
 class BuildSession:
     data: PreparedData
     variants: dict[str, BuiltVariant]
+    failures: dict[str, str] = field(default_factory=dict)  # variant -> error (those not in `variants`)
     architecture: str = "reference_cnn"
 
     def provenance(self, name: str) -> dict[str, Any]:
@@ -196,8 +196,54 @@ def _code_hash(recipe: Recipe, architecture: str) -> str:
     return digest.hexdigest()
 
 
-def build_variants(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildSession:
-    """Build (or fetch from the cache) every requested variant and its parents, in order."""
+class BuildFailed(RuntimeError):
+    """Some variants could not be built. The others were built and kept (in the cache and
+    in `session`); the message names each failed variant with its error."""
+
+    def __init__(self, session: "BuildSession"):
+        self.session = session
+        lines = [f"{name}: {error}" for name, error in session.failures.items()]
+        kept = ", ".join(session.variants) or "nothing"
+        super().__init__(f"{len(lines)} variant(s) failed to build:\n  " + "\n  ".join(lines) + f"\nbuilt and kept: {kept}")
+
+
+def default_build_jobs() -> int:
+    """The cores this process may use, shared among pytest-xdist workers (each runs its own
+    build session; the per-key locks keep them from building anything twice)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    xdist_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return max(1, cores // max(1, xdist_workers))
+
+
+def _variant_material(recipe: Recipe, parent_key: str | None, config: BuildConfig, data: PreparedData,
+                      versions: dict[str, str], rep_indices: list[int]) -> dict[str, Any]:
+    return {"kind": "variant", "recipe": recipe.name, "function": recipe.function, "params": recipe.params,
+            "code": _code_hash(recipe, config.architecture), "parent": parent_key,
+            "data": data.key, "architecture": config.architecture, "seed": config.effective_training_seed,
+            "libraries": versions,
+            "representative": hashlib.sha256(np.asarray(rep_indices).tobytes()).hexdigest()}
+
+
+def build_variants(config: BuildConfig, progress: Callable[[str], None] = print, *, jobs: int | None = None,
+                   keep_going: bool = False) -> BuildSession:
+    """Build (or fetch from the cache) every requested variant and its parents.
+
+    Cache hits are resolved here without TensorFlow; what is missing is built by
+    model_builders.scheduler on `jobs` worker processes (default: default_build_jobs()),
+    each build in a fresh process, so the bytes do not depend on `jobs` or on the order.
+    A failed variant does not stop the others: BuildFailed is raised at the end with the
+    session of what was built (or, with keep_going=True, the session is returned with
+    `failures` filled in).
+    """
+    from .build_worker import BuildTask
+    from .scheduler import run_builds
+
+    jobs = default_build_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     cache = ArtifactCache(config.cache_dir)
     data = prepare_data(config, cache)
     rep_indices = config.representative_indices
@@ -207,39 +253,59 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print)
     representative = data.normalization.apply(data.dataset.x[rep_indices])
     versions = library_versions()
     names = resolve_variants(config.variants)
+    recipes = {name: with_overrides(RECIPES[name], config.overrides.get(name)) for name in names}
+    keys: dict[str, str] = {}
+    materials: dict[str, dict] = {}
+    for name in names:  # parents come first in `names`, so every key is known before anything is built
+        recipe = recipes[name]
+        materials[name] = _variant_material(recipe, keys[recipe.parent] if recipe.parent else None, config, data,
+                                            versions, rep_indices)
+        keys[name] = cache_key(materials[name])
+    labels = {name: f"[{position}/{len(names)}] {name}" for position, name in enumerate(names, 1)}
+
     built: dict[str, BuiltVariant] = {}
-    for position, name in enumerate(names, 1):
-        recipe = with_overrides(RECIPES[name], config.overrides.get(name))
-        parent = built[recipe.parent] if recipe.parent else None
-        material = {"kind": "variant", "recipe": recipe.name, "function": recipe.function, "params": recipe.params,
-                    "code": _code_hash(recipe, config.architecture), "parent": parent.key if parent else None,
-                    "data": data.key, "architecture": config.architecture, "seed": config.effective_training_seed,
-                    "libraries": versions,
-                    "representative": hashlib.sha256(np.asarray(rep_indices).tobytes()).hexdigest()}
-        key = cache_key(material)
-        log = lambda message, name=name, position=position: progress(f"[{position}/{len(names)}] {name}: {message}")  # noqa: E731
 
-        def build(out: Path, recipe=recipe, parent=parent, log=log) -> dict:
-            from . import recipes
-
-            log(f"building ({recipe.description})")
-            ctx = BuildContext(recipe, config.effective_training_seed, config.architecture, data.x_train, data.y_train, data.x_val,
-                               data.y_val, data.x_test, data.y_test, len(data.class_names), representative,
-                               parent.directory if parent else None, out, log)
-            started = time.perf_counter()
-            meta = getattr(recipes, recipe.function)(ctx)
-            return {**meta, "variant": recipe.name, "build_seconds": time.perf_counter() - started,
-                    "deployable": recipe.deployable, "int8_io": recipe.int8_io, "libraries": versions,
-                    "dataset_fingerprint": data.fingerprint, "data_key": data.key,
-                    "training_platform": training_platform()}
-
-        started = time.perf_counter()
-        directory, hit = cache.get_or_build(key, material, build, rebuild=config.rebuild)
-        seconds = time.perf_counter() - started
+    def install(name: str, directory: Path, hit: bool, seconds: float) -> None:
         meta = json.loads((directory / "meta.json").read_text())
-        built[name] = BuiltVariant(name, recipe, key, directory, meta, hit, seconds)
-        log(f"{'cache hit' if hit else 'built'} in {seconds:.1f} s ({key[:12]})")
-    return BuildSession(data, built, config.architecture)
+        built[name] = BuiltVariant(name, recipes[name], keys[name], directory, meta, hit, seconds)
+        progress(f"{labels[name]}: {'cache hit' if hit else f'built in {seconds:.1f} s'} ({keys[name][:12]})")
+
+    missing = []
+    for name in names:
+        directory = None if config.rebuild else cache.lookup(keys[name])
+        if directory is not None:
+            install(name, directory, True, 0.0)
+        else:
+            missing.append(name)
+    failures: dict[str, str] = {}
+    if missing:
+        arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_val": data.x_val, "y_val": data.y_val,
+                  "x_test": data.x_test, "y_test": data.y_test, "representative": representative}
+        extra_meta = {"libraries": versions, "dataset_fingerprint": data.fingerprint, "data_key": data.key,
+                      "training_platform": training_platform()}
+        builder = get_architecture(config.architecture) if any(recipes[n].parent is None for n in missing) else None
+        tasks = [BuildTask(name, recipes[name], keys[name], materials[name], Path(config.cache_dir), config.rebuild,
+                           config.effective_training_seed, config.architecture, builder, arrays,
+                           len(data.class_names), built[recipes[name].parent].directory
+                           if recipes[name].parent in built else None, extra_meta, labels[name])
+                 for name in missing]
+        parents = {name: recipes[name].parent if recipes[name].parent in missing else None for name in missing}
+        progress(f"building {len(missing)} variant(s) on {min(jobs, len(missing))} worker process(es): "
+                 f"{', '.join(missing)}")
+
+        def done(result) -> None:
+            if result.ok:
+                install(result.name, result.directory, result.hit, result.seconds)
+            else:
+                failures[result.name] = result.error
+                progress(f"{labels[result.name]}: FAILED: {result.error}")
+
+        run_builds(tasks, parents, jobs, progress, on_done=done)
+    session = BuildSession(data, {name: built[name] for name in names if name in built}, failures,
+                           config.architecture)
+    if failures and not keep_going:
+        raise BuildFailed(session)
+    return session
 
 
 def build_rows(session: BuildSession) -> list[dict[str, Any]]:

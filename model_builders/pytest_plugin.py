@@ -1,7 +1,9 @@
 """pytest plugin: dataset and build options, and the session fixtures that build variants.
 
-Options are tinyml_harness.plugin's (each with an ini twin). Building happens once per session (per xdist worker, the cache lock
-makes workers wait for each other rather than build twice).
+Options are tinyml_harness.plugin's (each with an ini twin). Building happens once per
+session, on --build-jobs worker processes; under pytest-xdist once per xdist worker, each with
+the cores divided among the workers, and the per-key cache locks keep them from building
+anything twice.
 """
 from __future__ import annotations
 
@@ -9,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from .pipeline import BuildConfig, BuildSession, PreparedData, BuiltVariant, build_variants, write_builds_csv
+from .pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
+                       default_build_jobs, write_builds_csv)
+from .timing import phase
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
+
+
+def build_jobs(config: pytest.Config) -> int:
+    """--build-jobs (or ini build_jobs), else the cores shared among xdist workers."""
+    from tinyml_harness.plugin import settings
+
+    return settings(config).build_jobs or default_build_jobs()
 
 
 def build_config_from(config: pytest.Config) -> BuildConfig:
@@ -58,9 +69,16 @@ def _progress(config: pytest.Config):
 def build_session(pytestconfig: pytest.Config) -> BuildSession:
     """Every selected variant, built or fetched from the cache; builds.csv written."""
     if BUILD_SESSION not in pytestconfig.stash:
-        session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig))
         from tinyml_harness.plugin import settings
 
+        try:
+            with phase("build_session"):
+                session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig),
+                                         jobs=build_jobs(pytestconfig))
+        except BuildFailed as exc:
+            if "float32" not in exc.session.variants:
+                raise  # every measurement is relative to float32: nothing to test
+            session = exc.session  # the others are tested; the failed ones fail by name (built_variant)
         write_builds_csv(session, settings(pytestconfig).report_dir / "builds.csv")
         pytestconfig.stash[BUILD_SESSION] = session
     return pytestconfig.stash[BUILD_SESSION]
@@ -73,4 +91,17 @@ def prepared_data(build_session: BuildSession) -> PreparedData:
 
 @pytest.fixture(scope="session")
 def built_variants(build_session: BuildSession) -> dict[str, BuiltVariant]:
+    """The variants that were built (a variant whose recipe failed is missing: see built_variant)."""
     return build_session.variants
+
+
+@pytest.fixture(scope="session")
+def built_variant(build_session: BuildSession):
+    """built_variant(name): that variant, or the test fails with the error its recipe raised."""
+
+    def get(name: str) -> BuiltVariant:
+        if name in build_session.failures:
+            pytest.fail(f"{name} was not built: {build_session.failures[name]}", pytrace=False)
+        return build_session.variants[name]
+
+    return get

@@ -13,6 +13,7 @@ import numpy as np
 from . import conversion
 from .architectures import get_architecture
 from .tf_runtime import import_tf, seed_everything
+from .timing import phase
 from .variants import BuildContext
 
 
@@ -21,13 +22,15 @@ def _onehot(y: np.ndarray, n: int) -> np.ndarray:
 
 
 def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
-    predictions = np.argmax(model.predict(x, verbose=0, batch_size=256), axis=1)
+    with phase("keras_eval"):
+        predictions = np.argmax(model.predict(x, verbose=0, batch_size=256), axis=1)
     return float(np.mean(predictions == y) * 100)
 
 
 def _load_parent(ctx: BuildContext) -> Any:
     _, keras = import_tf()
-    return keras.models.load_model(ctx.parent_dir / "model.keras")
+    with phase("load_parent"):
+        return keras.models.load_model(ctx.parent_dir / "model.keras")
 
 
 def _parent_meta(ctx: BuildContext) -> dict:
@@ -53,10 +56,12 @@ def build_float32(ctx: BuildContext) -> dict:
     seed_everything(ctx.seed)
     model = get_architecture(ctx.architecture)(ctx.x_train.shape[1:], ctx.n_classes, keras)
     epochs = ctx.params["epochs"]
-    model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
-              validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
-              callbacks=[_progress_callback(ctx, epochs)])
-    model.save(ctx.out_dir / "model.keras")
+    with phase("train"):
+        model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
+                  validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
+                  callbacks=[_progress_callback(ctx, epochs)])
+    with phase("save"):
+        model.save(ctx.out_dir / "model.keras")
     (ctx.out_dir / "model.tflite").write_bytes(conversion.to_float32(model))
     return {"keras_accuracy": _accuracy(model, ctx.x_test, ctx.y_test),
             "val_accuracy": _accuracy(model, ctx.x_val, ctx.y_val), "sparsity": 0.0}
@@ -82,10 +87,11 @@ def build_qat(ctx: BuildContext) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(ctx.params["learning_rate"]), loss="categorical_crossentropy",
                   metrics=["accuracy"])
     epochs = ctx.params["epochs"]
-    model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
-              validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
-              callbacks=[_progress_callback(ctx, epochs)])
-    with tfmot.quantization.keras.quantize_scope(_configs()):
+    with phase("train"):
+        model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
+                  validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
+                  callbacks=[_progress_callback(ctx, epochs)])
+    with tfmot.quantization.keras.quantize_scope(_configs()), phase("save"):
         model.save(ctx.out_dir / "model.keras")
     (ctx.out_dir / "model.tflite").write_bytes(conversion.to_full_int8(model, ctx.representative))
     return {"keras_accuracy": _accuracy(model, ctx.x_test, ctx.y_test), "sparsity": 0.0,
@@ -99,11 +105,14 @@ def build_pruned(ctx: BuildContext) -> dict:
     seed_everything(ctx.seed)
     p = ctx.params
     ctx.log(f"pruning {p['initial_sparsity']:.0%} -> {p['final_sparsity']:.0%} over {p['epochs']} epochs")
-    model = prune(_load_parent(ctx), ctx.x_train, _onehot(ctx.y_train, ctx.n_classes),
-                  initial_sparsity=p["initial_sparsity"], final_sparsity=p["final_sparsity"], epochs=p["epochs"],
-                  batch_size=p["batch_size"], learning_rate=p["learning_rate"], ramp_fraction=p["ramp_fraction"],
-                  frequency=p["frequency"])
-    model.save(ctx.out_dir / "model.keras")
+    parent = _load_parent(ctx)
+    with phase("train"):
+        model = prune(parent, ctx.x_train, _onehot(ctx.y_train, ctx.n_classes),
+                      initial_sparsity=p["initial_sparsity"], final_sparsity=p["final_sparsity"], epochs=p["epochs"],
+                      batch_size=p["batch_size"], learning_rate=p["learning_rate"], ramp_fraction=p["ramp_fraction"],
+                      frequency=p["frequency"])
+    with phase("save"):
+        model.save(ctx.out_dir / "model.keras")
     (ctx.out_dir / "model.tflite").write_bytes(conversion.to_full_int8(model, ctx.representative))
     return {"keras_accuracy": _accuracy(model, ctx.x_test, ctx.y_test), "sparsity": kernel_sparsity(model),
             "target_sparsity": p["final_sparsity"], "representative_samples": len(ctx.representative)}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model_builders.timing import phase
 from targets.model_analysis import ModelAnalysis, analyze_model
 from targets.tflm_runner import TensorDetails, TflmWorker, dequantize_output, quantize_input
 
@@ -72,19 +73,21 @@ def evaluate_on_host(
     if not analysis.deployable:
         from targets.reference import run_reference_cached
 
-        outputs = run_reference_cached(model_bytes, inputs)
+        with phase("reference", name):
+            outputs = run_reference_cached(model_bytes, inputs)
         engine, arena_bytes = "tflite-reference", None
         arena_source = "n/a: not runnable on TFLite Micro (" + "; ".join(analysis.notes) + ")"
         input_details, output_details = analysis.input, analysis.output
     else:
-        with TflmWorker(model_bytes, name=name, arena_size=arena_size) as worker:
+        with phase("tflm", name), TflmWorker(model_bytes, name=name, arena_size=arena_size) as worker:
             outputs = worker.invoke(inputs)
             engine, arena_bytes, arena_source = "tflm", worker.arena_bytes, worker.arena_source
             input_details, output_details = worker.input, worker.output
         if reference:
             from targets.reference import run_reference_cached
 
-            reference_outputs = run_reference_cached(model_bytes, inputs)
+            with phase("reference", name):
+                reference_outputs = run_reference_cached(model_bytes, inputs)
 
     max_lsb = lsb_per_sample = max_abs = None
     if reference_outputs is not None:

@@ -46,6 +46,7 @@ class Settings:
     seed: int | None
     training_seed: int | None
     rebuild: bool
+    build_jobs: int | None
     recipe_params: dict[str, dict[str, Any]]
     models: list[Path]
     report_dir: Path
@@ -106,6 +107,9 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--training-seed", "training_seed", _int("training-seed"), None,
      "seed for training alone (default: --seed); retrains on the same data and split"),
     ("--rebuild", "rebuild", "flag", False, "ignore the artifact cache and rebuild every variant"),
+    ("--build-jobs", "build_jobs", _positive_int("build-jobs"), None,
+     "variants built at once, each in its own worker process (default: the cores, divided among pytest-xdist "
+     "workers; 1: one after another)"),
     ("--recipe-param", "recipe_params", "list", [],
      "change one recipe parameter for an experiment, e.g. qat_int8.epochs=1 (repeatable; part of the cache key)"),
     ("--model", "models", "paths", [], "also measure a .tflite the harness did not build (repeatable)"),

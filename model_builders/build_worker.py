@@ -1,0 +1,114 @@
+"""One variant build, as a picklable task, run in a build worker process.
+
+A task carries everything the recipe needs (data arrays, its parent's directory, the key
+and key material), so the worker shares nothing with the parent but the cache directory.
+It builds through ArtifactCache.get_or_build, so the per-key file lock and the atomic
+install are the same whether the build runs here or in another pytest-xdist worker.
+Errors come back as text (a TensorFlow exception may not pickle); a worker never raises.
+Importing this module imports no TensorFlow: the parent imports it to name `run_task`.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import timing
+from .cache import ArtifactCache, ArtifactBusy
+from .variants import BuildContext, Recipe
+
+_queue: Any = None  # the parent's progress queue, set by init_worker
+
+
+@dataclass
+class BuildTask:
+    name: str
+    recipe: Recipe
+    key: str
+    material: dict[str, Any]
+    cache_dir: Path
+    rebuild: bool
+    seed: int
+    architecture: str
+    architecture_builder: Callable | None  # sent along: a worker has not imported the user's conftest.py
+    arrays: dict[str, np.ndarray]  # x_train, y_train, x_val, y_val, x_test, y_test, representative
+    n_classes: int
+    parent_dir: Path | None
+    extra_meta: dict[str, Any]  # libraries, dataset fingerprint, data key: written into meta.json
+    label: str  # "[3/8] qat_int8", the progress prefix
+    wait_for_lock: bool = True  # False: report "busy" at once if another process holds the key's lock
+
+
+@dataclass
+class TaskResult:
+    name: str
+    ok: bool = False
+    busy: bool = False  # another process is building this key; retry later
+    hit: bool = False
+    directory: Path | None = None
+    seconds: float = 0.0
+    error: str = ""
+    details: str = ""  # the worker's traceback
+    pid: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def init_worker(queue: Any) -> None:
+    """Pool initializer: remember the progress queue and configure TensorFlow (threads,
+    determinism) before this process runs its first op."""
+    global _queue
+    _queue = queue
+    from .tf_runtime import import_tf
+
+    with timing.phase("worker_init"):
+        import_tf()
+
+
+def _send(label: str, message: str) -> None:
+    if _queue is not None:
+        _queue.put((label, message))
+
+
+def run_task(task: BuildTask) -> TaskResult:
+    import os
+
+    result = TaskResult(task.name, pid=os.getpid())
+    started = time.perf_counter()
+    timing.set_variant(task.name)
+    try:
+        if task.architecture_builder is not None:
+            from .architectures import _REGISTRY
+
+            _REGISTRY.setdefault(task.architecture, task.architecture_builder)
+        cache = ArtifactCache(task.cache_dir)
+        directory, hit = cache.get_or_build(task.key, task.material, lambda out: _build(task, out),
+                                            rebuild=task.rebuild, wait=task.wait_for_lock)
+        result.ok, result.hit, result.directory = True, hit, directory
+    except ArtifactBusy:
+        result.busy = True
+    except BaseException as exc:  # noqa: BLE001 -- reported per variant by the parent
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.details = traceback.format_exc()
+    finally:
+        timing.set_variant(None)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _build(task: BuildTask, out: Path) -> dict:
+    from . import recipes
+
+    log = lambda message: _send(task.label, message)  # noqa: E731
+    log(f"started ({task.recipe.description})")
+    a = task.arrays
+    ctx = BuildContext(task.recipe, task.seed, task.architecture, a["x_train"], a["y_train"], a["x_val"], a["y_val"],
+                       a["x_test"], a["y_test"], task.n_classes, a["representative"], task.parent_dir, out, log)
+    started = time.perf_counter()
+    with timing.phase("build"):
+        meta = getattr(recipes, task.recipe.function)(ctx)
+    return {**meta, "variant": task.recipe.name, "build_seconds": time.perf_counter() - started,
+            "deployable": task.recipe.deployable, "int8_io": task.recipe.int8_io, **task.extra_meta}
