@@ -41,6 +41,7 @@ class BuildTask:
     extra_meta: dict[str, Any]  # libraries, dataset fingerprint, data key: written into meta.json
     label: str  # "[3/8] qat_int8", the progress prefix
     wait_for_lock: bool = True  # False: report "busy" at once if another process holds the key's lock
+    after_build: str | None = None  # "module:function"(tflite_bytes, x_test, cache_dir), see build_variants
 
 
 @dataclass
@@ -88,6 +89,8 @@ def run_task(task: BuildTask) -> TaskResult:
         directory, hit = cache.get_or_build(task.key, task.material, lambda out: _build(task, out),
                                             rebuild=task.rebuild, wait=task.wait_for_lock)
         result.ok, result.hit, result.directory = True, hit, directory
+        if task.after_build and not hit:
+            _after_build(task, directory)
     except ArtifactBusy:
         result.busy = True
     except BaseException as exc:  # noqa: BLE001 -- reported per variant by the parent
@@ -97,6 +100,19 @@ def run_task(task: BuildTask) -> TaskResult:
         timing.set_variant(None)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _after_build(task: BuildTask, directory: Path) -> None:
+    """The caller's hook, with TensorFlow already imported here; an optimisation only, so a
+    failure is reported as a progress line and the build stands."""
+    import importlib
+
+    module, _, function = task.after_build.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module), function)
+        hook((directory / "model.tflite").read_bytes(), task.arrays["x_test"], task.cache_dir)
+    except Exception as exc:  # noqa: BLE001 -- never fails the build
+        _send(task.label, f"after-build step {task.after_build} failed (the run computes it later): {exc}")
 
 
 def _build(task: BuildTask, out: Path) -> dict:

@@ -228,7 +228,7 @@ def _variant_material(recipe: Recipe, parent_key: str | None, config: BuildConfi
 
 
 def build_variants(config: BuildConfig, progress: Callable[[str], None] = print, *, jobs: int | None = None,
-                   keep_going: bool = False) -> BuildSession:
+                   keep_going: bool = False, after_build: str | None = None) -> BuildSession:
     """Build (or fetch from the cache) every requested variant and its parents.
 
     Cache hits are resolved here without TensorFlow; what is missing is built by
@@ -236,7 +236,9 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
     each build in a fresh process, so the bytes do not depend on `jobs` or on the order.
     A failed variant does not stop the others: BuildFailed is raised at the end with the
     session of what was built (or, with keep_going=True, the session is returned with
-    `failures` filled in).
+    `failures` filled in). `after_build` ("module:function", called in the worker as
+    fn(tflite_bytes, x_test, cache_dir) after each fresh build) lets a caller do work that
+    needs TensorFlow where it is already loaded; its failure never fails the build.
     """
     from .build_worker import BuildTask
     from .scheduler import run_builds
@@ -287,7 +289,8 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
         tasks = [BuildTask(name, recipes[name], keys[name], materials[name], Path(config.cache_dir), config.rebuild,
                            config.effective_training_seed, config.architecture, builder, arrays,
                            len(data.class_names), built[recipes[name].parent].directory
-                           if recipes[name].parent in built else None, extra_meta, labels[name])
+                           if recipes[name].parent in built else None, extra_meta, labels[name],
+                           after_build=after_build)
                  for name in missing]
         parents = {name: recipes[name].parent if recipes[name].parent in missing else None for name in missing}
         progress(f"building {len(missing)} variant(s) on {min(jobs, len(missing))} worker process(es): "

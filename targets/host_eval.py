@@ -11,6 +11,8 @@ import argparse
 import time
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 
 from model_builders.timing import phase
@@ -50,6 +52,15 @@ def _check_shape(name: str, x: np.ndarray, y: np.ndarray, details: TensorDetails
         )
     if y.shape != (x.shape[0],):
         raise ValueError(f"{name}: labels have shape {tuple(y.shape)}, expected ({x.shape[0]},) to match the features")
+
+
+def prime_reference(model_bytes: bytes, x: np.ndarray, cache_dir: Path | None = None) -> None:
+    """Compute and cache the reference outputs evaluate_on_host will ask for (same inputs,
+    same content key), in a process that has TensorFlow loaded already (a build worker)."""
+    from targets.reference import run_reference_cached
+
+    analysis = analyze_model(model_bytes, name="reference")
+    run_reference_cached(model_bytes, quantize_input(np.asarray(x, dtype=np.float32), analysis.input), cache_dir)
 
 
 def evaluate_on_host(
