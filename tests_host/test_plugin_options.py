@@ -1,0 +1,47 @@
+"""The installed plugin: every option is known before any conftest is read, bad values are
+one usage error naming the option, and paths work from anywhere in both spellings."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def collect(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variants", "ptq_int9"], "--variants: unknown variant(s) ptq_int9; known: float32"),
+    (["--window", "0"], "--window: must be at least 1, got 0"),
+    (["--training-seed", "x"], "--training-seed: 'x' is not an integer"),
+    (["--recipe-param", "qat_int8.epochs"], "--recipe-param 'qat_int8.epochs': expected variant.param=value"),
+    (["--model", "/no/such/model.tflite"], "--model: /no/such/model.tflite is not a file"),
+    (["--tolerance", "arena_bytes:5"], "--tolerance: bad tolerance 'arena_bytes:5'"),
+    (["--target", "esp8266"], "esp8266"),
+])
+def test_a_bad_option_value_is_one_usage_error(args, message):
+    done = collect(ROOT, "tests_host/test_host_gate.py", *args)
+    assert done.returncode == 4, done.stdout[-2000:]
+    assert message in done.stderr
+
+
+@pytest.mark.parametrize("spelling", ["split", "joined"])
+def test_an_absolute_dataset_outside_the_checkout_works_from_another_directory(tmp_path, spelling):
+    data = tmp_path / "their data"
+    for label in ("left", "right"):
+        (data / label).mkdir(parents=True)
+        for i in range(6):
+            np.save(data / label / f"{i}.npy", np.zeros((10, 2), np.float32))
+    where = ROOT / "firmware"  # run from inside the checkout but not its root
+    args = ["--dataset", str(data)] if spelling == "split" else [f"--dataset={data}"]
+    done = collect(where, str(ROOT / "tests_host" / "test_host_gate.py"), *args, "--variants", "ptq_int8",
+                   "--target", "esp32")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "test_variant_on_target[ptq_int8-esp32]" in done.stdout
