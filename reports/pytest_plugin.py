@@ -10,6 +10,7 @@ the baseline, only from a complete run.
 """
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class GateSession:
         build = self.config.stash.get(BUILD_SESSION, None)
         return run_meta(build.data.fingerprint if build else None, repo_dir=self.config.rootpath)
 
+    @functools.cached_property
     def family_size(self) -> int:
         """How many variants this run judges for accuracy: alpha is shared among them."""
         from model_builders.pytest_plugin import selected_variant_names
@@ -131,7 +133,7 @@ class GateSession:
         if self.baseline_error:
             problems.append(f"baseline not compared: {self.baseline_error}")
         elif not record.error and not self.settings.update_baseline:
-            for row in judge(record, self.baseline, self.tolerances, scope, family=self.family_size()):
+            for row in judge(record, self.baseline, self.tolerances, scope, family=self.family_size):
                 text = (f"{row.metric} {format_metric(row.metric, row.old)} -> {format_metric(row.metric, row.new)} "
                         f"(tolerance {row.tolerance})" + (f"; {row.note}" if row.note else ""))
                 if row.fails:
