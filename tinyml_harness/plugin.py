@@ -160,6 +160,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["TINYML_CACHE_DIR"] = str(resolved.artifact_cache)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The host gate's tests carry the `host` marker wherever they are imported, so a user's
+    one-line test module is selected by `pytest -m host` (before -m deselects)."""
+    for item in items:
+        if getattr(getattr(item, "function", None), "__module__", "") == "tinyml_harness.host_gate":
+            item.add_marker(pytest.mark.host)
+
+
 def settings(config: pytest.Config) -> Settings:
     """The resolved settings of this run (computed once)."""
     if SETTINGS not in config.stash:
