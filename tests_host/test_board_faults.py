@@ -119,8 +119,11 @@ def test_dropped_chunk_is_resent(model, samples, clean, tmp_path):
 def test_reset_mid_upload_uploads_again(model, samples, clean, tmp_path):
     result, board, _ = cycle(model, samples, ["reset-upload@4"], tmp_path)
     assert_same_results(result, clean)
-    assert [e.kind for e in board.events] == ["reset"]
-    assert board.events[0].during.startswith("upload")
+    kinds = [e.kind for e in board.events]
+    assert kinds[0] == "reset" and board.events[0].during.startswith("upload"), [e.__dict__ for e in board.events]
+    # The rest of a chunk line in flight at the reset may reach the fresh board as a garbled
+    # line (E_PARSE); the client treats it as transport noise. Never a second reset.
+    assert set(kinds[1:]) <= {"transport"}, [e.__dict__ for e in board.events]
 
 
 def test_reset_mid_evaluation_resumes_from_last_acknowledged_sample(model, samples, clean, tmp_path):
