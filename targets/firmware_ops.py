@@ -1,4 +1,9 @@
-"""The ops the firmware registers, read from the one file the firmware build also reads."""
+"""The ops the firmware registers, read from the one file the firmware build also reads.
+
+The default file lists every builtin TFLite Micro can add; a lean build names another file
+(CONFIG_TMH_OPS_FILE, written by `python -m targets.lean_ops`), and the host check must then
+read that one too: pytest's --ops-file / ini ops_file, passed here as `path`.
+"""
 from __future__ import annotations
 
 from pathlib import Path

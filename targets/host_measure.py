@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from reports.records import ResultRecord, encode_correct
 
 from .estimator import estimate_latency, fits
+from .firmware_ops import REGISTERED_OPS_FILE, registered_ops
 from .host_eval import HostEvaluation, evaluate_on_host
 from .model_analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
 from .registry import TargetProfile
@@ -53,8 +55,10 @@ class HostMeasurements:
     """Evaluates each model once, on demand, and caches the outcome (or its error)."""
 
     def __init__(self, x_test: np.ndarray, y_test: np.ndarray, *, dataset_is_explicit: bool,
-                 class_names: tuple[str, ...] | None = None):
+                 class_names: tuple[str, ...] | None = None, ops_file: Path | None = None):
         self.x_test, self.y_test = x_test, y_test
+        # The op list the firmware under test is built with (--ops-file); default: the full list.
+        self.ops_file = ops_file or REGISTERED_OPS_FILE
         labels = sorted({int(v) for v in np.asarray(y_test)})
         self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(max(labels, default=-1) + 1))
         self.dataset_is_explicit = dataset_is_explicit
@@ -74,11 +78,9 @@ class HostMeasurements:
                             hashlib.sha256(data).hexdigest())
         try:
             measured.analysis = analyze_model(data, name=model.name)
-            missing = check_firmware_ops(measured.analysis)
+            missing = check_firmware_ops(measured.analysis, self.ops_file)
             if missing:
-                measured.problems.append(
-                    f"{model.name} uses op(s) the firmware does not register: {', '.join(missing)} "
-                    "(add them to firmware/main/registered_ops.txt, or change the model)")
+                measured.problems.append(_missing_ops_problem(model.name, missing, self.ops_file))
             if int8_required:
                 require_int8(measured.analysis, model.name)
             if is_external and not self._shape_matches(measured.analysis):
@@ -155,6 +157,19 @@ class HostMeasurements:
         y = np.asarray(self.y_test)
         return {name: round(float(correct[y == i].mean() * 100.0), 3)
                 for i, name in enumerate(self.class_names) if np.any(y == i)}
+
+
+def _missing_ops_problem(name: str, missing: list[str], ops_file: Path) -> str:
+    """Say which missing ops a build could add (in the full list) and which none can."""
+    full = set(registered_ops(REGISTERED_OPS_FILE))
+    addable = [op for op in missing if op in full]
+    impossible = [op for op in missing if op not in full]
+    text = f"{name} uses op(s) the firmware does not register ({ops_file.name}): {', '.join(missing)}"
+    if addable:
+        text += f"; {', '.join(addable)}: build with an op list that has them ({REGISTERED_OPS_FILE.name} has all)"
+    if impossible:
+        text += f"; {', '.join(impossible)}: TFLite Micro cannot run (no MicroMutableOpResolver method), change the model"
+    return text
 
 
 def _arena_only(data: bytes, name: str, analysis: ModelAnalysis) -> tuple[int | None, str]:

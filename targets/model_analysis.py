@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from targets.firmware_ops import missing_ops
+from targets.firmware_ops import REGISTERED_OPS_FILE, missing_ops
 from targets.tflm_runner import TensorDetails
 
 _ITEM_BYTES = {
@@ -303,13 +304,14 @@ def _peak_activation_bytes(
     return peak
 
 
-def check_firmware_ops(analysis: ModelAnalysis) -> list[str]:
-    """Ops the model uses that firmware/main/registered_ops.txt lacks, in model order."""
-    return missing_ops(analysis.ops)
+def check_firmware_ops(analysis: ModelAnalysis, ops_file: Path = REGISTERED_OPS_FILE) -> list[str]:
+    """Ops the model uses that the firmware's ops file lacks, in model order (default:
+    firmware/main/registered_ops.txt; a lean build's file when the firmware was built with one)."""
+    return missing_ops(analysis.ops, ops_file)
 
 
-def require_firmware_ops(analysis: ModelAnalysis, name: str) -> None:
-    missing = check_firmware_ops(analysis)
+def require_firmware_ops(analysis: ModelAnalysis, name: str, ops_file: Path = REGISTERED_OPS_FILE) -> None:
+    missing = check_firmware_ops(analysis, ops_file)
     if missing:
         raise UnsupportedOpError(name, missing)
 

@@ -103,4 +103,5 @@ def host_measurements(prepared_data, pytestconfig: pytest.Config):
     from .host_measure import HostMeasurements
 
     return HostMeasurements(prepared_data.x_test, prepared_data.y_test, class_names=prepared_data.class_names,
-                            dataset_is_explicit=settings(pytestconfig).dataset is not None)
+                            dataset_is_explicit=settings(pytestconfig).dataset is not None,
+                            ops_file=settings(pytestconfig).ops_file)

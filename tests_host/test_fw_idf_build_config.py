@@ -101,6 +101,68 @@ def test_component_lists_every_core_source():
     assert listed == {p.name for p in (FIRMWARE_DIR / "core").glob("*.cc")}
 
 
+
+def test_kconfig_ops_file_is_ignored_by_the_requirements_pass(tmp_path):
+    """Script mode never reads the ops file, even one that does not exist (sdkconfig is not
+    final then; the real pass checks it)."""
+    driver_text = REQUIREMENTS_PASS.replace("set(CMAKE_BUILD_EARLY_EXPANSION 1)",
+                                            'set(CMAKE_BUILD_EARLY_EXPANSION 1)\nset(CONFIG_TMH_OPS_FILE "no_such_ops.txt")')
+    driver = tmp_path / "component_get_requirements.cmake"
+    driver.write_text(driver_text.format(component=MAIN_COMPONENT.as_posix()))
+    proc = subprocess.run(["cmake", "-P", str(driver)], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0 and "registered=1" in proc.stdout + proc.stderr, proc.stderr
+
+
+# The real (project-mode) pass of the main component, with idf_component_register stubbed
+# as a plain static library: what CONFIG_TMH_OPS_FILE does to the generated resolver.
+REAL_PASS = """
+cmake_minimum_required(VERSION 3.16)
+project(real_pass LANGUAGES CXX)
+macro(idf_component_register)
+  file(WRITE "${{CMAKE_BINARY_DIR}}/empty.cc" "")
+  add_library(__idf_main STATIC "${{CMAKE_BINARY_DIR}}/empty.cc")
+  set(COMPONENT_LIB __idf_main)
+endmacro()
+{config}
+include("{component}/CMakeLists.txt")
+"""
+
+
+def run_real_pass(tmp_path: Path, config: str) -> tuple[subprocess.CompletedProcess, Path]:
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake not installed")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "CMakeLists.txt").write_text(REAL_PASS.format(config=config, component=MAIN_COMPONENT.as_posix()))
+    build = tmp_path / "build"
+    proc = subprocess.run(["cmake", "-S", str(src), "-B", str(build)], capture_output=True, text=True)
+    return proc, build / "tmh_generated" / "registered_ops.h"
+
+
+def test_default_build_registers_the_full_list(tmp_path):
+    from targets.firmware_ops import registered_ops
+
+    proc, header = run_real_pass(tmp_path, 'set(CONFIG_TMH_OPS_FILE "registered_ops.txt")')
+    assert proc.returncode == 0, proc.stderr
+    assert f"#define TMH_REGISTERED_OP_COUNT {len(registered_ops())}" in header.read_text()
+
+
+def test_kconfig_ops_file_selects_a_lean_list(tmp_path):
+    lean = tmp_path / "lean.txt"
+    lean.write_text("# lean\nFULLY_CONNECTED\nSOFTMAX\n")
+    proc, header = run_real_pass(tmp_path, f'set(CONFIG_TMH_OPS_FILE "{lean.as_posix()}")')
+    assert proc.returncode == 0, proc.stderr
+    text = header.read_text()
+    assert "#define TMH_REGISTERED_OP_COUNT 2" in text
+    assert "X(FULLY_CONNECTED, AddFullyConnected)" in text and "AddConv2D" not in text
+
+
+def test_missing_ops_file_stops_the_build_with_the_command_that_writes_it(tmp_path):
+    proc, _ = run_real_pass(tmp_path, 'set(CONFIG_TMH_OPS_FILE "registered_ops.lean.txt")')
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode != 0
+    assert "registered_ops.lean.txt, which does not exist" in err and "python -m targets.lean_ops" in err
+
 # --------------------------------------------------------------------------- idf-build-apps
 # A stand-in IDF_PATH for idf-build-apps' app finder: it reads only the target list
 # (tools/idf_py_actions/constants.py) and the version (tools/cmake/version.cmake) from it.

@@ -104,18 +104,19 @@ def gesture_cnn(kind: str = "int8") -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-def tanh_dense(kind: str = "int8") -> bytes:
-    """A Dense layer with tanh: uses TANH, which the firmware does not register."""
+def gelu_dense(kind: str = "int8") -> bytes:
+    """A Dense layer with gelu: uses GELU, a TFLite builtin that TFLite Micro has no kernel
+    for (MicroMutableOpResolver has no AddGelu), so no firmware op list can register it."""
 
     def build() -> bytes:
         keras = _keras()
         model = keras.Sequential([
             keras.layers.Input((8,)),
-            keras.layers.Dense(4, activation="tanh"),
+            keras.layers.Dense(4, activation="gelu"),
         ])
         return _convert(model, kind, (8,))
 
-    return _cached(f"tanh_dense-{kind}", build)
+    return _cached(f"gelu_dense-{kind}", build)
 
 
 def _model_object(model_bytes: bytes):

@@ -60,6 +60,7 @@ class Settings:
     artifact_cache: Path
     virtual: bool
     hil_samples: int | None
+    ops_file: Path | None  # None: the harness's firmware/main/registered_ops.txt (every builtin)
 
 
 def _positive_int(name: str) -> Callable[[str], int]:
@@ -124,6 +125,9 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--firmware-dir", "firmware_dir", "path", "firmware",
      "the ESP-IDF project; its builds are build_<target>_<config> inside it"),
     ("--bench-file", "bench_file", "path", "bench.toml", "per-target ports of the bench's boards"),
+    ("--ops-file", "ops_file", "path", None,
+     "the op list the firmware under test was built with (CONFIG_TMH_OPS_FILE, e.g. a lean list from "
+     "python -m targets.lean_ops); the host check refuses ops it lacks (default: every builtin TFLM can add)"),
     ("--artifact-cache", "artifact_cache", "path", ".cache/artifacts",
      "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
     ("--virtual", "virtual", "flag", False,
@@ -203,6 +207,9 @@ def _resolve(config: pytest.Config) -> Settings:
                 values[name] = _dataset(raw, base)
             else:
                 values[name] = kind(raw)
+    if values["ops_file"] is not None and not values["ops_file"].is_file():
+        raise pytest.UsageError(f"--ops-file: {values['ops_file']} does not exist "
+                                "(write one with python -m targets.lean_ops MODEL.tflite -o FILE)")
     return Settings(**values)
 
 

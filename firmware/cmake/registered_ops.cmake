@@ -9,7 +9,11 @@
 # missing from the table below stops the configure step with the op's name.
 # Used by the ESP-IDF component (main/CMakeLists.txt) and the host build alike.
 
-# tflite::BuiltinOperator name -> tflite::MicroMutableOpResolver method.
+# tflite::BuiltinOperator name -> tflite::MicroMutableOpResolver method: every builtin the
+# resolver can add at esp-tflite-micro v1.3.8. Written out, not derived by a CamelCase rule,
+# because several names break it (CONV_2D=AddConv2D, PADV2=AddPadV2, CUMSUM=AddCumSum,
+# UNIDIRECTIONAL_SEQUENCE_LSTM=AddUnidirectionalSequenceLSTM). tests_host/test_fw_ops_resolver.py
+# checks it against tests_host/data/tflm_resolver_methods.txt, extracted from the header.
 set(TMH_OP_METHODS
   ABS=AddAbs ADD=AddAdd ADD_N=AddAddN ARG_MAX=AddArgMax ARG_MIN=AddArgMin
   ASSIGN_VARIABLE=AddAssignVariable AVERAGE_POOL_2D=AddAveragePool2D
@@ -17,7 +21,8 @@ set(TMH_OP_METHODS
   BROADCAST_ARGS=AddBroadcastArgs BROADCAST_TO=AddBroadcastTo CALL_ONCE=AddCallOnce
   CAST=AddCast CEIL=AddCeil CONCATENATION=AddConcatenation CONV_2D=AddConv2D COS=AddCos
   CUMSUM=AddCumSum DEPTH_TO_SPACE=AddDepthToSpace DEPTHWISE_CONV_2D=AddDepthwiseConv2D
-  DEQUANTIZE=AddDequantize DIV=AddDiv ELU=AddElu EQUAL=AddEqual EXP=AddExp
+  DEQUANTIZE=AddDequantize DIV=AddDiv DYNAMIC_UPDATE_SLICE=AddDynamicUpdateSlice ELU=AddElu
+  EMBEDDING_LOOKUP=AddEmbeddingLookup EQUAL=AddEqual EXP=AddExp
   EXPAND_DIMS=AddExpandDims FILL=AddFill FLOOR=AddFloor FLOOR_DIV=AddFloorDiv
   FLOOR_MOD=AddFloorMod FULLY_CONNECTED=AddFullyConnected GATHER=AddGather
   GATHER_ND=AddGatherNd GREATER=AddGreater GREATER_EQUAL=AddGreaterEqual
@@ -28,9 +33,10 @@ set(TMH_OP_METHODS
   MAX_POOL_2D=AddMaxPool2D MAXIMUM=AddMaximum MEAN=AddMean MINIMUM=AddMinimum
   MIRROR_PAD=AddMirrorPad MUL=AddMul NEG=AddNeg NOT_EQUAL=AddNotEqual PACK=AddPack
   PAD=AddPad PADV2=AddPadV2 PRELU=AddPrelu QUANTIZE=AddQuantize
-  READ_VARIABLE=AddReadVariable REDUCE_MAX=AddReduceMax RELU=AddRelu RELU6=AddRelu6
+  READ_VARIABLE=AddReadVariable REDUCE_ALL=AddReduceAll REDUCE_MAX=AddReduceMax
+  REDUCE_MIN=AddReduceMin RELU=AddRelu RELU6=AddRelu6
   RESHAPE=AddReshape RESIZE_BILINEAR=AddResizeBilinear
-  RESIZE_NEAREST_NEIGHBOR=AddResizeNearestNeighbor ROUND=AddRound RSQRT=AddRsqrt
+  RESIZE_NEAREST_NEIGHBOR=AddResizeNearestNeighbor REVERSE_V2=AddReverseV2 ROUND=AddRound RSQRT=AddRsqrt
   SELECT_V2=AddSelectV2 SHAPE=AddShape SIN=AddSin SLICE=AddSlice SOFTMAX=AddSoftmax
   SPACE_TO_BATCH_ND=AddSpaceToBatchNd SPACE_TO_DEPTH=AddSpaceToDepth SPLIT=AddSplit
   SPLIT_V=AddSplitV SQRT=AddSqrt SQUARE=AddSquare SQUARED_DIFFERENCE=AddSquaredDifference
