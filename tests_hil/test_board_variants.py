@@ -111,7 +111,10 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
     status = hil_board.client.identify()  # heap low-water mark after the whole cycle
     op_macs = {info.index: info for info in host.analysis.op_infos}
     firmware = firmware_figures(target, hil_state)
-    emulated = "emulated (virtual board: host TFLM + latency estimate)" if source == "virtual" else None
+    fw_binary = source == "virtual" and hil_state.virtual_engine == "fw-tflm"
+    emulated = (None if source != "virtual" else
+                "emulated (firmware binary on the host: TFLM reference kernels, host clock)" if fw_binary
+                else "emulated (virtual board: host TFLM + latency estimate)")
     bench = {**cycle.bench.__dict__, "label": emulated or "measured on chip"}
     record = ResultRecord(
         variant=variant, target=target, source=source,
@@ -119,7 +122,8 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
         model_bytes=len(model), gzip_bytes=len(gzip.compress(model, mtime=0)),
         arena_bytes=cycle.upload.arena_used_bytes,
         arena_source=("chip (arena_used_bytes)" if source == "hil"
-                      else f"virtual board: {host.arena_source}"),
+                      else "firmware binary on the host: plain MicroInterpreter (x86_64, reference kernels)"
+                      if fw_binary else f"virtual board: {host.arena_source}"),
         macs=host.analysis.macs,
         # A virtual board's timings are the estimate echoed back: never a measured latency.
         latency_us=cycle.bench.median_us if source == "hil" else None,
