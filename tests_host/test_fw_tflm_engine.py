@@ -27,34 +27,36 @@ from tests_host import tiny_models
 needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
 
 
-def _configure(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["cmake", "-S", str(HOST_SOURCE_DIR), "-B", str(tmp_path / "b"), *args],
+def _configure(tmp_path, *args: str) -> tuple[int, str]:
+    """cmake's exit code and its stderr with whitespace folded (it wraps long messages)."""
+    proc = subprocess.run(["cmake", "-S", str(HOST_SOURCE_DIR), "-B", str(tmp_path / "b"), *args],
                           capture_output=True, text=True)
+    return proc.returncode, " ".join(proc.stderr.split())
 
 
 # ------------------------------------------------------------------ configure (no sources needed)
 @needs_cmake
 def test_tflm_engine_without_source_dir_fails_at_configure_with_one_message(tmp_path):
-    proc = _configure(tmp_path, "-DFW_ENGINE=tflm")
-    assert proc.returncode != 0
-    assert "FW_ENGINE=tflm needs -DTFLM_SOURCE_DIR=DIR" in proc.stderr
-    assert proc.stderr.count("CMake Error") == 1
+    code, err = _configure(tmp_path, "-DFW_ENGINE=tflm")
+    assert code != 0
+    assert "FW_ENGINE=tflm needs -DTFLM_SOURCE_DIR=DIR" in err
+    assert err.count("CMake Error") == 1
 
 
 @needs_cmake
 def test_tflm_source_dir_without_tflm_names_the_missing_file(tmp_path):
     empty = tmp_path / "not-tflm"
     empty.mkdir()
-    proc = _configure(tmp_path, "-DFW_ENGINE=tflm", f"-DTFLM_SOURCE_DIR={empty}")
-    assert proc.returncode != 0
-    assert f"TFLM_SOURCE_DIR={empty} is not a TFLite Micro source tree" in proc.stderr
-    assert "tensorflow/lite/micro/micro_interpreter.h is missing" in proc.stderr
+    code, err = _configure(tmp_path, "-DFW_ENGINE=tflm", f"-DTFLM_SOURCE_DIR={empty}")
+    assert code != 0
+    assert f"TFLM_SOURCE_DIR={empty} is not a TFLite Micro source tree" in err
+    assert "tensorflow/lite/micro/micro_interpreter.h is missing" in err
 
 
 @needs_cmake
 def test_unknown_engine_is_refused(tmp_path):
-    proc = _configure(tmp_path, "-DFW_ENGINE=esp-nn")
-    assert proc.returncode != 0 and "FW_ENGINE=esp-nn: expected fake or tflm" in proc.stderr
+    code, err = _configure(tmp_path, "-DFW_ENGINE=esp-nn")
+    assert code != 0 and "FW_ENGINE=esp-nn: expected fake or tflm" in err
 
 
 # ------------------------------------------------------------------ the engine (TFLM_SOURCE_DIR)
