@@ -16,11 +16,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from targets.board import Board, run_cycle
+from targets.board import Board, ModelRejected, run_cycle
+from targets.firmware_ops import registered_ops
 from targets.fw_host import HOST_SOURCE_DIR, FwHostOptions, FwHostProcess, ensure_fw_tflm
 from targets.fw_pty_board import NOT_BUILT_REASON, FwPtyBoard, tflm_source_dir
 from targets.model_analysis import analyze_model
-from targets.protocol import ProtocolClient, SerialLink
+from targets.protocol import ProtocolClient, ProtocolError, SerialLink
 from targets.tflm_runner import run_tflm
 from tests_host import tiny_models
 
@@ -82,10 +83,20 @@ def _inputs(model: bytes, count: int, seed: int = 11) -> np.ndarray:
 def test_outputs_equal_the_wheel_byte_for_byte_and_arena_is_reported(fw_tflm, label, record_property):
     model = MODELS[label]()
     inputs = _inputs(model, 16)
+    # registered_ops.txt is whatever list the firmware ships; an op outside it must be
+    # refused by the engine's own check, naming the op, as on the chip.
+    missing = [i.op for i in analyze_model(model, name=label).op_infos if i.op not in registered_ops()]
     with FwHostProcess(FwHostOptions(target="esp32s3"), binary=fw_tflm, timeout_scale=4.0) as fw:
         assert (fw.banner["engine"], fw.banner["esp_nn"]) == ("tflm", False)
+        assert fw.banner["ops"] == registered_ops()
         board = Board(fw.client, name="fw_host (tflm)")
         board.connect()
+        if missing:
+            with pytest.raises(ModelRejected) as refused:
+                board.load(model, name=label)
+            assert refused.value.code == "E_OP" and str(refused.value).endswith(f"E_OP: {missing[0]}")
+            pytest.skip(f"{label} uses {', '.join(sorted(set(missing)))}, not in registered_ops.txt: "
+                        "refused with E_OP as it should be; outputs not compared")
         up = board.load(model, name=label)
         report = board.evaluate([x.tobytes() for x in inputs])
     wheel = run_tflm(model, inputs, name=label)
@@ -117,11 +128,12 @@ def test_profile_names_every_op_of_the_model_in_order(fw_tflm):
 def test_engine_refusals_carry_tflm_reasons(fw_tflm):
     model = tiny_models.gesture_cnn("int8")
     with FwHostProcess(FwHostOptions(arena=2048), binary=fw_tflm, timeout_scale=4.0) as fw:
-        too_small = fw.client.upload(model)
-        broken = fw.client.upload(tiny_models.truncated(model))
-    assert (too_small["ok"], too_small["code"]) == (False, "E_ALLOC")
-    assert (broken["ok"], broken["code"]) == (False, "E_MODEL")
-    assert broken["msg"] == "flatbuffer verification failed"
+        with pytest.raises(ProtocolError) as too_small:
+            fw.client.upload(model)
+        with pytest.raises(ProtocolError) as broken:
+            fw.client.upload(tiny_models.truncated(model))
+    assert (too_small.value.code, too_small.value.msg) == ("E_ALLOC", "AllocateTensors failed: arena too small")
+    assert (broken.value.code, broken.value.msg) == ("E_MODEL", "flatbuffer verification failed")
 
 
 # ------------------------------------------------------------------ a HIL cycle on a pty
@@ -132,7 +144,7 @@ def test_hil_cycle_on_the_binary_through_a_pty_recovers_from_resets(fw_tflm, tmp
     inputs = _inputs(model, 24, seed=3)
     samples = [x.tobytes() for x in inputs]
     expected = [o.tobytes() for o in run_tflm(model, inputs, name="gesture").outputs]
-    with FwPtyBoard(fw_tflm, "esp32c3", extra_args=["--reset-after-lines", "40"],
+    with FwPtyBoard(fw_tflm, "esp32c3", extra_args=["--reset-after-lines", "20"],
                     log_path=tmp_path / "fw.log") as pty:
         link = SerialLink(pty.port)
         try:
