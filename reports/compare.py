@@ -12,8 +12,9 @@ How a figure is judged depends on what the baseline entry shares with the record
   the significance level is shared among them (Bonferroni: alpha / variants): the chance
   that a run with no real change fails somewhere stays under alpha. Other figures use their
   tolerance token (pytest-benchmark style: `arena_bytes:+0`, `gzip_bytes:+2%`).
-- chip figures measured under other board settings (clock, esp-nn, ESP-IDF) are
-  "not comparable" and say so instead of passing or failing.
+- board figures measured under other board settings (clock, esp-nn, ESP-IDF, engine: the
+  Python virtual board or the firmware binary) are "not comparable" and say so instead of
+  passing or failing.
 """
 from __future__ import annotations
 
@@ -193,7 +194,7 @@ def judge(record: ResultRecord, baseline: Baseline | None, tolerances: Mapping[s
 def _judge_figure(metric: str, old: float, new: float, tolerance: Tolerance | None,
                   record: ResultRecord, entry: Mapping[str, Any], alpha: float) -> tuple[str, str]:
     eps = 1e-9
-    if metric in CHIP_METRICS and record.source == "hil":
+    if metric in CHIP_METRICS and record.source in ("hil", "virtual"):
         differ = _condition_changes(entry.get("conditions") or {}, (record.extra.get("board") or {}))
         if differ:
             return "not comparable", "board settings differ: " + "; ".join(differ)

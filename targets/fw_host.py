@@ -3,6 +3,8 @@ a deterministic fake engine, so the host client is tested against the real C++ c
 
 `ensure_fw_host()` builds with cmake when the binary is missing or older than its sources
 (a file lock keeps pytest-xdist workers from building at once); `FwHostProcess` runs it.
+`ensure_fw_tflm(dir)` builds the same binary on main/tflm_engine.cc and TFLite Micro from
+`dir` (build/fw-tflm/fw_host): the firmware's real engine on the host.
 `fake_model` / `fake_output` are the Python twin of firmware/host/fake_engine.h.
 """
 from __future__ import annotations
@@ -29,20 +31,24 @@ BUILD_ROOT = REPO_ROOT / "build"
 SOURCE_GLOBS = ("core/*.cc", "core/*.h", "host/*.cc", "host/*.h", "host/CMakeLists.txt",
                 "cmake/*.cmake", "main/registered_ops.txt", "main/esp_port.*",
                 "host/idf_sim/*.cc", "host/idf_sim/include/*.h", "host/idf_sim/include/*/*.h")
+#: What the TFLM build adds (its TFLite Micro sources are outside the repository, and read-only).
+TFLM_SOURCE_GLOBS = ("main/tflm_engine.*", "host/*.cmake")
 
 
 class FwHostBuildError(RuntimeError):
     """cmake failed; the message carries the command and the end of its output."""
 
 
-def build_dir(sanitize: bool = False, fuzz: bool = False) -> Path:
+def build_dir(sanitize: bool = False, fuzz: bool = False, tflm: bool = False) -> Path:
+    if tflm:
+        return BUILD_ROOT / "fw-tflm"
     if fuzz:
         return BUILD_ROOT / "fw-fuzz"
     return BUILD_ROOT / ("fw-host-asan" if sanitize else "fw-host")
 
 
-def _newest_source_mtime() -> float:
-    return max(p.stat().st_mtime for g in SOURCE_GLOBS for p in FIRMWARE_DIR.glob(g))
+def _newest_source_mtime(globs: Sequence[str] = SOURCE_GLOBS) -> float:
+    return max(p.stat().st_mtime for g in globs for p in FIRMWARE_DIR.glob(g))
 
 
 def _run(cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
@@ -52,11 +58,17 @@ def _run(cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
         raise FwHostBuildError(f"`{' '.join(cmd)}` failed with code {proc.returncode}:\n{tail}")
 
 
-def _ensure_built(binary: Path, configure_args: list[str], env: dict[str, str] | None = None) -> Path:
+def _ensure_built(binary: Path, configure_args: list[str], env: dict[str, str] | None = None,
+                  globs: Sequence[str] = SOURCE_GLOBS) -> Path:
+    """Builds `binary` unless it is newer than every source and was configured with these
+    arguments (recorded beside it: another TFLM_SOURCE_DIR means another binary)."""
     out = binary.parent
     out.parent.mkdir(parents=True, exist_ok=True)
+    stamp = out / f".{binary.name}.configured"
+    wanted = "\n".join(configure_args)
     with FileLock(str(out.parent / f".{out.name}.lock"), timeout=600):
-        if binary.exists() and binary.stat().st_mtime >= _newest_source_mtime():
+        if (binary.exists() and binary.stat().st_mtime >= _newest_source_mtime(globs)
+                and stamp.exists() and stamp.read_text() == wanted):
             return binary
         if shutil.which("cmake") is None:
             raise FwHostBuildError("cmake not found: install cmake and a C++17 compiler "
@@ -66,6 +78,7 @@ def _ensure_built(binary: Path, configure_args: list[str], env: dict[str, str] |
         if not binary.exists():
             raise FwHostBuildError(f"cmake finished but {binary} is missing")
         binary.touch()  # an up-to-date target is not relinked; mark it checked
+        stamp.write_text(wanted)
         return binary
 
 
@@ -80,6 +93,16 @@ def ensure_esp_port_sim(console: str, idf_minor: int = 3) -> Path:
     """build/fw-host/esp_port_sim_<console>_v5<minor>: main/esp_port.cc on the simulated
     ESP-IDF console (firmware/host/idf_sim), console "uart" or "usb", ESP-IDF 5.<minor> API."""
     return _ensure_built(build_dir() / f"esp_port_sim_{console}_v5{idf_minor}", ["-DFW_WERROR=ON"])
+
+
+def ensure_fw_tflm(source_dir: Path) -> Path:
+    """Path of build/fw-tflm/fw_host: fw_host on main/tflm_engine.cc and the TFLite Micro
+    sources in `source_dir` (an esp-tflite-micro checkout; firmware/host/tflm.cmake), built
+    if missing, older than its sources, or configured for another directory. The first
+    build compiles TFLM (minutes on two cores)."""
+    args = ["-DFW_WERROR=ON", "-DFW_ENGINE=tflm", f"-DTFLM_SOURCE_DIR={Path(source_dir).resolve()}"]
+    return _ensure_built(build_dir(tflm=True) / "fw_host", args,
+                         globs=SOURCE_GLOBS + TFLM_SOURCE_GLOBS)
 
 
 def ensure_fw_fuzz() -> Path:
@@ -164,9 +187,10 @@ class FwHostProcess:
 
     def __init__(self, options: FwHostOptions | None = None, *, sanitize: bool = False,
                  timeout_scale: float = 1.0, log: list[str] | None = None,
-                 banner_timeout: float = 10.0) -> None:
+                 banner_timeout: float = 10.0, binary: Path | None = None) -> None:
+        """`binary`: another build of fw_host (e.g. ensure_fw_tflm's); default the fake engine's."""
         self.options = options or FwHostOptions()
-        self.binary = ensure_fw_host(sanitize=sanitize)
+        self.binary = binary or ensure_fw_host(sanitize=sanitize)
         self.log: list[str] = log if log is not None else []
         self.link = SubprocessLink([str(self.binary), *self.options.argv()],
                                    stderr=subprocess.PIPE if sanitize else subprocess.DEVNULL)

@@ -11,7 +11,10 @@ pytest-embedded-serial-esp hands esptool its own probed port and never reads
 port_location: two boards of one target are told apart only this way.
 
 Options of ours: `--virtual` (serve each target from a virtual board on a pty; the items get
-the `host_test` marker, as ESP-IDF marks QEMU runs) and `--bench-file` (default bench.toml).
+the `host_test` marker, as ESP-IDF marks QEMU runs), `--virtual-engine` (python: the Python
+virtual board on the tflite-micro wheel; fw-tflm: the firmware's own binary, fw_host built
+with TFLite Micro from $TFLM_SOURCE_DIR, targets.fw_pty_board) and `--bench-file` (default
+bench.toml).
 `pytest -m hil` without --virtual and without a board fails at once, naming the target
 and the ports tried. Under pytest-xdist, items of one target share an xdist_group (run
 with --dist loadgroup) and every port is held under a file lock while a test uses it.
@@ -94,15 +97,23 @@ class HilState:
     bench: dict[str, BenchEntry]
     log_dir: Path
     config_name: str
-    boards: dict[str, Any] = field(default_factory=dict)  # target -> VirtualBoardProcess
+    virtual_engine: str = "python"
+    boards: dict[str, Any] = field(default_factory=dict)  # target -> VirtualBoardProcess / FwPtyBoard
 
     def virtual_board(self, target: str) -> Any:
-        from targets.virtual_board import VirtualBoardProcess
-
         if target not in self.boards:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            self.boards[target] = VirtualBoardProcess(
-                target, log_path=self.log_dir / f"virtual_board_{target}.log")
+            log_path = self.log_dir / f"virtual_board_{target}.log"
+            if self.virtual_engine == "fw-tflm":
+                from targets.fw_host import ensure_fw_tflm
+                from targets.fw_pty_board import FwPtyBoard, tflm_source_dir
+
+                binary = ensure_fw_tflm(tflm_source_dir())  # checked set in pytest_configure
+                self.boards[target] = FwPtyBoard(binary, target, log_path=log_path)
+            else:
+                from targets.virtual_board import VirtualBoardProcess
+
+                self.boards[target] = VirtualBoardProcess(target, log_path=log_path)
         return self.boards[target]
 
     def stop(self) -> None:
@@ -121,11 +132,18 @@ def pytest_configure(config: pytest.Config) -> None:
     bench_file = options.bench_file
     sdkconfig = config.getoption("sdkconfig", None)  # idf-ci's option, when it is installed
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if options.virtual and options.virtual_engine == "fw-tflm":
+        from targets.fw_pty_board import NOT_BUILT_REASON, tflm_source_dir
+
+        if tflm_source_dir() is None:
+            raise pytest.UsageError(f"--virtual-engine=fw-tflm: {NOT_BUILT_REASON}. Set it to an "
+                                    "espressif/esp-tflite-micro checkout (or "
+                                    "firmware/managed_components/espressif__esp-tflite-micro).")
     config.stash[HIL_STATE] = HilState(
         virtual=options.virtual, bench_file=bench_file, firmware_dir=options.firmware_dir,
         bench=load_bench(bench_file),
         log_dir=Path(tempfile.gettempdir()) / "tinyml-hil-logs" / f"{os.getpid()}-{worker}",
-        config_name=sdkconfig or DEFAULT_CONFIG)
+        config_name=sdkconfig or DEFAULT_CONFIG, virtual_engine=options.virtual_engine)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

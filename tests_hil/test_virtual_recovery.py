@@ -31,6 +31,9 @@ def test_recovery_through_pytest_embedded(faults, hil_board: Board, hil_state, i
                                           prepared_data):
     if not hil_state.virtual:
         pytest.skip("fault injection needs the virtual board (--virtual)")
+    if hil_state.virtual_engine != "python":
+        pytest.skip("faults are armed in the Python virtual board only (--virtual-engine=python); "
+                    "the firmware binary's recovery is tested in tests_host (fw_host fault options)")
     from targets.model_analysis import analyze_model
     from targets.tflm_runner import quantize_input
 

@@ -189,6 +189,15 @@ def test_chip_figures_under_other_board_settings_are_not_compared(tmp_path):
     assert same.status == "regressed"
 
 
+def test_the_firmware_binary_arena_is_not_compared_with_the_python_virtual_boards(tmp_path):
+    python_board = {"platform": "host", "engine": "virtual", "esp_nn": False, "clock_mhz": None}
+    baseline = baseline_of(tmp_path, [rec(source="virtual", arena_bytes=5360, extra={"board": python_board})])
+    binary = rec(source="virtual", arena_bytes=5040, extra={"board": {**python_board, "engine": "tflm"}})
+    judged = rows(binary, baseline)
+    assert judged["arena_bytes"].status == "not comparable" and "engine virtual -> tflm" in judged["arena_bytes"].note
+    assert judged["accuracy"].status == "ok"  # the outputs are bit-exact: still compared exactly
+
+
 # --- the run as a whole ------------------------------------------------------------------
 
 def test_missing_items_of_our_context_are_reported(tmp_path):

@@ -59,6 +59,7 @@ class Settings:
     bench_file: Path
     artifact_cache: Path
     virtual: bool
+    virtual_engine: str  # "python" (targets.virtual_board) or "fw-tflm" (the firmware binary)
     hil_samples: int | None
     ops_file: Path | None  # None: the harness's firmware/main/registered_ops.txt (every builtin)
 
@@ -82,6 +83,14 @@ def _int(name: str) -> Callable[[str], int]:
         except ValueError:
             raise pytest.UsageError(f"--{name}: '{value}' is not an integer") from None
     return parse
+
+
+def _virtual_engine(value: str) -> str:
+    from targets.fw_pty_board import VIRTUAL_ENGINES
+
+    if value not in VIRTUAL_ENGINES:
+        raise pytest.UsageError(f"--virtual-engine: '{value}' is not one of {', '.join(VIRTUAL_ENGINES)}")
+    return value
 
 
 def _variants(value: str) -> list[str]:
@@ -132,6 +141,9 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
      "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
     ("--virtual", "virtual", "flag", False,
      "serve each target from a virtual board (emulated: host TFLM behind the serial protocol)"),
+    ("--virtual-engine", "virtual_engine", _virtual_engine, "python",
+     "what serves --virtual: python (host TFLM wheel behind a Python protocol server) or fw-tflm (the "
+     "firmware's own C++ on TFLite Micro, built from $TFLM_SOURCE_DIR)"),
     ("--hil-samples", "hil_samples", _positive_int("hil-samples"), None,
      "stream only the first N test samples through each board"),
 ]

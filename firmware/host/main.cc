@@ -1,5 +1,7 @@
 // fw_host: the firmware's portable core on stdin/stdout with the fake engine, so the host
 // client, the virtual board and the core are tested against each other without a chip.
+// Built with FW_ENGINE=tflm it runs main/tflm_engine.cc instead (TFLite Micro, reference
+// kernels): the chip's own code path, minus esp-nn and the ESP port.
 //
 //   fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N] [--target NAME]
 //           [--seed N] [--embed FILE] [--reset-after-lines N] [--panic-after-lines N]
@@ -16,8 +18,12 @@
 #include <vector>
 
 #include "device.h"
-#include "fake_engine.h"
 #include "stdio_port.h"
+#if defined(TMH_HOST_ENGINE_TFLM)
+#include "tflm_engine.h"
+#else
+#include "fake_engine.h"
+#endif
 
 namespace {
 
@@ -87,7 +93,16 @@ int main(int argc, char** argv) {
   }
 
   tmh::StdioPort port(port_options);
+#if defined(TMH_HOST_ENGINE_TFLM)
+  // As app_main.cc: a 16-byte aligned arena allocated once; the engine lives as long as
+  // the process (static: its profiler tables are large). esp_nn false: reference kernels.
+  config.platform = "host (TFLM reference kernels)";
+  std::unique_ptr<uint8_t[], void (*)(void*)> arena_buffer(
+      static_cast<uint8_t*>(std::aligned_alloc(16, (arena + 15) / 16 * 16)), std::free);
+  static tmh::TflmEngine engine(port, arena_buffer.get(), arena, false);
+#else
   tmh::FakeEngine engine(port, arena);
+#endif
   uint8_t buf[4096];
   for (;;) {
     tmh::Device device(port, engine, config);
