@@ -45,3 +45,22 @@ def test_an_absolute_dataset_outside_the_checkout_works_from_another_directory(t
                    "--target", "esp32")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "test_variant_on_target[ptq_int8-esp32]" in done.stdout
+
+
+def test_a_dataset_path_never_becomes_the_rootdir(tmp_path):
+    """pytest decides the rootdir before installed plugins' options are known; the plugin
+    decides again, so the project's pytest.ini (testpaths, addopts) still rules, even when
+    the data lives inside another pytest project."""
+    other = tmp_path / "another-project"
+    (other / "data" / "a").mkdir(parents=True)
+    (other / "data" / "b").mkdir(parents=True)
+    (other / "pytest.ini").write_text("[pytest]\naddopts = -k nothing_matches_this\n")
+    for label in ("a", "b"):
+        for i in range(6):
+            np.save(other / "data" / label / f"{i}.npy", np.zeros((10, 2), np.float32))
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider", "-m", "host",
+                           "--dataset", str(other / "data"), "--target", "esp32"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"rootdir: {ROOT}" in done.stdout and "configfile: pytest.ini" in done.stdout
+    assert "test_variant_on_target[ptq_int8-esp32]" in done.stdout  # the other ini's addopts were dropped
