@@ -23,7 +23,7 @@ import time
 import tty
 from pathlib import Path
 
-from targets.virtual_board import DEFAULT_ARENA_CAPACITY
+from targets.virtual_board import DEFAULT_ARENA_CAPACITY, end_process
 
 #: What `--virtual-engine` accepts: the Python virtual board, or the firmware binary.
 VIRTUAL_ENGINES = ("python", "fw-tflm")
@@ -71,13 +71,7 @@ class FwPtyBoard:
         return self.proc is not None and self.proc.poll() is None
 
     def _end_process(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
 
     def hard_reset(self) -> None:
         """The board restarts: the running binary ends, what the host sent meanwhile is

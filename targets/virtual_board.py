@@ -564,6 +564,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- process handle
+def end_process(proc: "subprocess.Popen | None", grace_s: float = 5.0) -> None:
+    """Stop a board process: SIGTERM, then SIGKILL if it has not ended within grace_s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class VirtualBoardProcess:
     """A running virtual board, for tests and the HIL plugin: `.port` is the pty slave path,
     `.hard_reset()` does what DTR/RTS does to a real board, `.stop()` ends it."""
@@ -621,13 +633,7 @@ class VirtualBoardProcess:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
 
