@@ -7,8 +7,6 @@ anything twice.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from .pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
@@ -81,7 +79,7 @@ def build_session(pytestconfig: pytest.Config) -> BuildSession:
         except BuildFailed as exc:
             if "float32" not in exc.session.variants:
                 raise  # every measurement is relative to float32: nothing to test
-            session = exc.session  # the others are tested; the failed ones fail by name (built_variant)
+            session = exc.session  # the others are tested; the failed ones fail by name (require_built)
         write_builds_csv(session, settings(pytestconfig).report_dir / "builds.csv")
         pytestconfig.stash[BUILD_SESSION] = session
     return pytestconfig.stash[BUILD_SESSION]
@@ -94,17 +92,13 @@ def prepared_data(build_session: BuildSession) -> PreparedData:
 
 @pytest.fixture(scope="session")
 def built_variants(build_session: BuildSession) -> dict[str, BuiltVariant]:
-    """The variants that were built (a variant whose recipe failed is missing: see built_variant)."""
+    """The variants that were built (a variant whose recipe failed is missing: see require_built)."""
     return build_session.variants
 
 
-@pytest.fixture(scope="session")
-def built_variant(build_session: BuildSession):
-    """built_variant(name): that variant, or the test fails with the error its recipe raised."""
-
-    def get(name: str) -> BuiltVariant:
-        if name in build_session.failures:
-            pytest.fail(f"{name} was not built: {build_session.failures[name]}", pytrace=False)
-        return build_session.variants[name]
-
-    return get
+def require_built(session: BuildSession, name: str) -> BuiltVariant:
+    """That variant, or the calling test fails naming the error its recipe raised (the
+    other variants of a build with a failed recipe are still tested)."""
+    if name in session.failures:
+        pytest.fail(f"{name} was not built: {session.failures[name]}", pytrace=False)
+    return session.variants[name]

@@ -13,6 +13,7 @@ import gzip
 import numpy as np
 import pytest
 
+from model_builders.pytest_plugin import require_built
 from reports.records import ResultRecord, encode_correct
 from targets.board import Board, ModelRejected, run_cycle
 
@@ -52,7 +53,7 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
 
     built_variants = build_session.variants
     target = hil_board.banner.get("target") or "?"
-    artifact = built_variants.get(variant) or external_model_files[variant]
+    artifact = external_model_files.get(variant) or require_built(build_session, variant)
     model = artifact.tflite_bytes
     analysis = analyze_model(model, name=variant)
     if not analysis.deployable:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from model_builders.pytest_plugin import require_built
 from reports.records import ResultRecord
 from targets.host_measure import HostMeasurements
 
@@ -28,9 +29,7 @@ def _record(variant: str, target_profile, build_session, external_model_files,
         provenance = {**build_session.provenance("float32"), "architecture": "external", "architecture_hash": None,
                       "build_key": None, "training_platform": None}
     else:
-        if variant in build_session.failures:  # this variant alone fails, naming its recipe's error
-            pytest.fail(f"{variant} was not built: {build_session.failures[variant]}", pytrace=False)
-        built = built_variants[variant]
+        built = require_built(build_session, variant)
         measured = host_measurements.measure(built, int8_required=built.recipe.int8_io)
         extra = dict(origin="built", sparsity=built.metadata.get("sparsity", 0.0),
                      keras_accuracy=built.metadata.get("keras_accuracy"), cache_key=built.key[:16])
