@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from .datasets import DatasetError
-from .pipeline import BuildConfig, BuildFailed, build_rows, build_variants, default_build_jobs, write_builds_csv
-from .representative import RepresentativeDataError
-from .variants import UnknownVariantError
+from model_builders.datasets import DatasetError
+from model_builders.pipeline import BuildConfig, BuildFailed, build_rows, build_variants, default_build_jobs, write_builds_csv
+from model_builders.representative import RepresentativeDataError
+from model_builders.variants import UnknownVariantError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import Dataset, DatasetError, save_directory
+from model_builders.datasets import Dataset, DatasetError, save_directory
 
 
 def load_basic_motions() -> Dataset:

@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import timing
-from .cache import ArtifactCache, ArtifactBusy
-from .variants import BuildContext, Recipe
+from model_builders import timing
+from model_builders.cache import ArtifactCache, ArtifactBusy
+from model_builders.variants import BuildContext, Recipe
 
 _queue: Any = None  # the parent's progress queue, set by init_worker
 
@@ -63,7 +63,7 @@ def init_worker(queue: Any) -> None:
     determinism) before this process runs its first op."""
     global _queue
     _queue = queue
-    from .tf_runtime import import_tf
+    from model_builders.tf_runtime import import_tf
 
     with timing.phase("worker_init"):
         import_tf()
@@ -82,7 +82,7 @@ def run_task(task: BuildTask) -> TaskResult:
     timing.set_variant(task.name)
     try:
         if task.architecture_builder is not None:
-            from .architectures import _REGISTRY
+            from model_builders.architectures import _REGISTRY
 
             _REGISTRY.setdefault(task.architecture, task.architecture_builder)
         cache = ArtifactCache(task.cache_dir)
@@ -116,7 +116,7 @@ def _after_build(task: BuildTask, directory: Path) -> None:
 
 
 def _build(task: BuildTask, out: Path) -> dict:
-    from . import recipes
+    from model_builders import recipes
 
     log = lambda message: _send(task.label, message)  # noqa: E731
     log(f"started ({task.recipe.description})")

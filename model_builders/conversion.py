@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from .tf_runtime import import_tf
-from .timing import phase
+from model_builders.tf_runtime import import_tf
+from model_builders.timing import phase
 
 
 def _representative(samples: np.ndarray):

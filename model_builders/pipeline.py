@@ -18,14 +18,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .architectures import architecture_source, get_architecture
-from .cache import DEFAULT_CACHE_DIR, ArtifactCache, cache_key
-from .datasets import Dataset, DatasetError, load_directory, synthetic_gestures
-from .normalization import Normalization
-from .platform_info import training_platform
-from .representative import check_representative_indices, default_representative_indices
-from .splits import DEFAULT_FRACTIONS, Split, stratified_split
-from .variants import PACKAGE_DIR, RECIPES, Recipe, resolve_variants, with_overrides
+from model_builders.architectures import architecture_source, get_architecture
+from model_builders.cache import DEFAULT_CACHE_DIR, ArtifactCache, cache_key
+from model_builders.datasets import Dataset, DatasetError, load_directory, synthetic_gestures
+from model_builders.normalization import Normalization
+from model_builders.platform_info import training_platform
+from model_builders.representative import check_representative_indices, default_representative_indices
+from model_builders.splits import DEFAULT_FRACTIONS, Split, stratified_split
+from model_builders.variants import PACKAGE_DIR, RECIPES, Recipe, resolve_variants, with_overrides
 
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")
 BUILDS_CSV_COLUMNS = ("variant", "model_bytes", "gzip_bytes", "sparsity", "keras_accuracy", "seconds", "cache_hit",
@@ -141,7 +141,7 @@ def load_dataset(config: BuildConfig) -> Dataset:
     if config.dataset is None:
         return synthetic_gestures(seed=config.seed, samples_per_class=config.synthetic_samples_per_class)
     if config.dataset == "basicmotions":
-        from .basicmotions import load_basic_motions
+        from model_builders.basicmotions import load_basic_motions
 
         return load_basic_motions()
     return load_directory(config.dataset, window=config.window)
@@ -240,8 +240,8 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
     fn(tflite_bytes, x_test, cache_dir) after each fresh build) lets a caller do work that
     needs TensorFlow where it is already loaded; its failure never fails the build.
     """
-    from .build_worker import BuildTask
-    from .scheduler import run_builds
+    from model_builders.build_worker import BuildTask
+    from model_builders.scheduler import run_builds
 
     jobs = default_build_jobs() if jobs is None else jobs
     if jobs < 1:

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .tf_runtime import import_tf
+from model_builders.tf_runtime import import_tf
 
 
 def prune(float_model: Any, x: np.ndarray, y_onehot: np.ndarray, *, initial_sparsity: float, final_sparsity: float,

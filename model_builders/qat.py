@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .tf_runtime import import_tf
+from model_builders.tf_runtime import import_tf
 
 
 def _configs() -> dict[str, type]:

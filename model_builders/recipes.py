@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from . import conversion
-from .architectures import get_architecture
-from .tf_runtime import import_tf, seed_everything
-from .timing import phase
-from .variants import BuildContext
+from model_builders import conversion
+from model_builders.architectures import get_architecture
+from model_builders.tf_runtime import import_tf, seed_everything
+from model_builders.timing import phase
+from model_builders.variants import BuildContext
 
 
 def _onehot(y: np.ndarray, n: int) -> np.ndarray:
@@ -80,7 +80,7 @@ def build_qat(ctx: BuildContext) -> dict:
     _, keras = import_tf()
     import tensorflow_model_optimization as tfmot
 
-    from .qat import _configs, quantize_all_layers, quantized_layer_names
+    from model_builders.qat import _configs, quantize_all_layers, quantized_layer_names
 
     seed_everything(ctx.seed)
     model = quantize_all_layers(_load_parent(ctx))
@@ -100,7 +100,7 @@ def build_qat(ctx: BuildContext) -> dict:
 
 def build_pruned(ctx: BuildContext) -> dict:
     import_tf()
-    from .pruning import kernel_sparsity, prune
+    from model_builders.pruning import kernel_sparsity, prune
 
     seed_everything(ctx.seed)
     p = ctx.params

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .splits import Split
+from model_builders.splits import Split
 
 MIN_SAMPLES = 100
 

@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Callable
 
-from .build_worker import BuildTask, TaskResult, init_worker, run_task
+from model_builders.build_worker import BuildTask, TaskResult, init_worker, run_task
 
 PRELOAD = ["model_builders.tf_preload"]
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .datasets import Dataset, DatasetError
+from model_builders.datasets import Dataset, DatasetError
 
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)  # train, val, test
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from . import timing
+from model_builders import timing
 
 _started = time.time()
 os.environ["TF_USE_LEGACY_KERAS"] = "1"

@@ -4,7 +4,7 @@ Off unless TINYML_TIMING_LOG names a file. Then each `phase(...)` block appends 
 line (phase, variant, pid, start, end; wall-clock seconds since the epoch) to that file,
 from whichever process runs it: pytest, the build workers, the TFLM evaluations. Lines are
 short and written with O_APPEND in one write, so processes never interleave within a line.
-`python -m reports.bench` reads the log back into a per-phase split; nothing else does, so
+`python -m benchmarks.cold_build` reads the log back into a per-phase split; nothing else does, so
 a run without the variable pays one dictionary lookup per phase.
 """
 from __future__ import annotations

@@ -26,7 +26,7 @@ def known_names() -> tuple[list[str] | None, list[str] | None]:
     except ImportError:
         pass
     try:
-        from targets.registry import load_targets
+        from targets.cost.registry import load_targets
         targets = list(load_targets())
     except (ImportError, ValueError):
         pass

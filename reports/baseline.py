@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 from filelock import FileLock
 
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 
 FORMAT_VERSION = 2
 ANY_TARGET = "*"

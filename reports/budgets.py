@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from reports.records import EMULATED_SOURCES, ResultRecord
+from vocabulary.records import EMULATED_SOURCES, ResultRecord
 
 #: budget key -> (record metric, kind). "max": value <= limit, "min": value >= limit.
 LIMIT_KEYS: dict[str, tuple[str, str]] = {

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 from reports.baseline import (BASELINE_METRICS, CONDITION_KEYS, Baseline, Context, context_of,
                               describe_context, key_of, metrics_for)
 from reports.budgets import format_metric
-from reports.records import ResultRecord, decode_correct
+from vocabulary.records import ResultRecord, decode_correct
 from reports.stats import mcnemar_p
 
 #: Default tolerance of each metric. Which figures move when a model is retrained was

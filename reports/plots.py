@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from reports.records import EMULATED_SOURCES, ResultRecord  # noqa: E402
+from vocabulary.records import EMULATED_SOURCES, ResultRecord  # noqa: E402
 from reports.summary import SOURCE_PREFERENCE, sparsity_of  # noqa: E402
 
 SPARSITY_PNG = "sparsity_sweep.png"

@@ -15,7 +15,7 @@ from reports.baseline import Baseline, BaselineError, baseline_figures, load_bas
 from reports.budgets import BudgetError, Violation, check_budgets, load_budgets, split_budget
 from reports.compare import Comparison, Tolerance, compare
 from reports.plots import make_plots
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 from reports.results_store import write_csv
 from reports.summary import build_summary, write_github_summary, write_summary
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import pandas as pd
 from filelock import FileLock
 
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 
 RESULTS_JSONL = "results.jsonl"
 RUN_META_JSON = "run_meta.json"

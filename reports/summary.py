@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Sequence
 
 from reports.compare import Comparison, format_comparison_table
 from reports.budgets import Violation, format_metric
-from reports.records import EMULATED_SOURCES, ResultRecord
+from vocabulary.records import EMULATED_SOURCES, ResultRecord
 
 Key = tuple[str, str, str]
 

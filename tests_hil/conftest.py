@@ -1,1 +1,1 @@
-"""HIL suite: fixtures and options live in targets.hil_plugin (see the root conftest.py)."""
+"""HIL suite: fixtures and options live in tinyml_harness.hil_fixtures (see the root conftest.py)."""

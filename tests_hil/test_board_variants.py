@@ -3,7 +3,7 @@ profile, the whole test split streamed for on-device accuracy, bit-exactness aga
 TFLite Micro, free heap and firmware figures. One ResultRecord per (variant, target),
 source "hil" on a real chip or "virtual" under --virtual, submitted as it arrives.
 
-`target` is fed to pytest-embedded indirectly by targets.hil_plugin (with the port, build
+`target` is fed to pytest-embedded indirectly by tinyml_harness.hil_fixtures (with the port, build
 directory and services of that target's board); the test reaches it through `hil_board`.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ import gzip
 import numpy as np
 import pytest
 
-from model_builders.pytest_plugin import require_built
-from reports.records import ResultRecord, encode_correct
-from targets.board import Board, ModelRejected, run_cycle
+from tinyml_harness.build_fixtures import require_built
+from vocabulary.records import ResultRecord, encode_correct
+from targets.board.board import Board, ModelRejected, run_cycle
 
 pytestmark = [pytest.mark.hil, pytest.mark.generic]
 
@@ -26,7 +26,7 @@ BENCH_WARMUP = 10
 @pytest.fixture(scope="session")
 def float32_host_eval(built_variants, prepared_data, pytestconfig):
     """The float32 parent on host TFLM, same samples: the reference for accuracy drop."""
-    from targets.host_eval import evaluate_on_host
+    from targets.tflm.evaluate import evaluate_on_host
 
     x, y = _split(prepared_data, pytestconfig)
     return evaluate_on_host("float32", built_variants["float32"].tflite_bytes, x, y, reference=False)
@@ -42,12 +42,12 @@ def _split(prepared_data, config):
 
 def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, external_model_files,
                           prepared_data, float32_host_eval, result_sink, pytestconfig):
-    from targets.estimator import estimate_latency
-    from targets.hil_plugin import firmware_figures
-    from targets.host_eval import evaluate_on_host
-    from targets.model_analysis import analyze_model
-    from targets.registry import load_targets
-    from targets.tflm_runner import quantize_input
+    from targets.cost.estimator import estimate_latency
+    from tinyml_harness.hil_fixtures import firmware_figures
+    from targets.tflm.evaluate import evaluate_on_host
+    from targets.tflm.analysis import analyze_model
+    from targets.cost.registry import load_targets
+    from targets.tflm.runner import quantize_input
 
     import hashlib
 
@@ -91,7 +91,7 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
     host_out = np.asarray(host.raw_outputs).reshape(len(samples), -1)
     diff = np.abs(board_out.astype(np.float64) - host_out.astype(np.float64)).max(axis=1)
     max_lsb_diff = int(diff.max()) if out_dtype.kind in "iu" else None
-    from targets.tflm_runner import dequantize_output
+    from targets.tflm.runner import dequantize_output
 
     scores = dequantize_output(board_out.reshape(host_out.shape), host.output)
     predictions = np.asarray(scores).reshape(len(samples), -1).argmax(axis=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from targets.board import Board, run_cycle
+from targets.board.board import Board, run_cycle
 
 pytestmark = [pytest.mark.hil, pytest.mark.generic]
 
@@ -34,8 +34,8 @@ def test_recovery_through_pytest_embedded(faults, hil_board: Board, hil_state, i
     if hil_state.virtual_engine != "python":
         pytest.skip("faults are armed in the Python virtual board only (--virtual-engine=python); "
                     "the firmware binary's recovery is tested in tests_host (fw_host fault options)")
-    from targets.model_analysis import analyze_model
-    from targets.tflm_runner import quantize_input
+    from targets.tflm.analysis import analyze_model
+    from targets.tflm.runner import quantize_input
 
     name, model = int8_model
     analysis = analyze_model(model, name=name)

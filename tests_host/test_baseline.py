@@ -11,7 +11,7 @@ import pytest
 from reports.baseline import (ANY_TARGET, BaselineError, load_baseline, write_baseline, write_obtained)
 from reports.compare import (ToleranceError, compare, format_comparison_table, judge, parse_tolerance,
                              parse_tolerances)
-from reports.records import ResultRecord, encode_correct
+from vocabulary.records import ResultRecord, encode_correct
 from reports.stats import mcnemar_p
 
 META = {"versions": {"tensorflow": "2.21.0", "tflite-micro": "0.dev1"}}

@@ -1,6 +1,6 @@
-"""Fault recovery of targets.board.Board, on the virtual board through a real pty.
+"""Fault recovery of targets.board.board.Board, on the virtual board through a real pty.
 
-Each test injects one fault (targets.virtual_board.FaultPlan) and asserts that the final
+Each test injects one fault (targets.virtual.board.FaultPlan) and asserts that the final
 results equal those of a fault-free run: nothing lost, nothing duplicated. The failures
 that must not be recovered (a persistent hang, a model too large, a vanished port) must
 say clearly what happened. These run in plain `pytest` on any machine.
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.board import (Board, BoardUnresponsive, ModelRejected, PortGone, run_cycle)
-from targets.protocol import ProtocolClient, SerialLink
-from targets.virtual_board import VirtualBoardProcess
+from targets.board.board import (Board, BoardUnresponsive, ModelRejected, PortGone, run_cycle)
+from targets.board.protocol import ProtocolClient, SerialLink
+from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models
 
 SAMPLES = 24

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from reports.budgets import BudgetError, Violation, check_budgets, load_budgets
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ["float32", "ptq_int8", "ptq_int8_per_tensor", "qat_int8", "pruned50_int8",

@@ -1,4 +1,4 @@
-"""targets.calibrate on synthetic measured profiles: known coefficients must come back,
+"""tinyml_harness.calibrate on synthetic measured profiles: known coefficients must come back,
 be written to a copy of targets.toml (marked calibrated, comments kept), and shrink the
 estimate's error. Virtual-board records must never be fitted."""
 from __future__ import annotations
@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 from reports.results_store import ResultsStore
-from targets.calibrate import calibrate
-from targets.registry import DEFAULT_TARGETS_FILE, load_targets
+from tinyml_harness.calibrate import calibrate
+from targets.cost.registry import DEFAULT_TARGETS_FILE, load_targets
 
 TRUTH = {"per_op_overhead_cycles": 1500.0, "int8.conv": 1.25, "int8.fully_connected": 0.9,
          "int8.per_element": 3.0}

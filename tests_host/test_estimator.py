@@ -5,9 +5,9 @@ import dataclasses
 
 import pytest
 
-from targets.estimator import estimate_latency, fits
-from targets.model_analysis import analyze_model
-from targets.registry import load_targets
+from targets.cost.estimator import estimate_latency, fits
+from targets.tflm.analysis import analyze_model
+from targets.cost.registry import load_targets
 from tests_host import tiny_models
 
 # Reference lesson: the gesture CNN measured on an ESP32 @240 MHz.

@@ -1,4 +1,4 @@
-"""The host client (targets/protocol.py) and the firmware's C++ core (fw_host) tested
+"""The host client (targets/board/protocol.py) and the firmware's C++ core (fw_host) tested
 against each other: every command, every error code, lost and damaged chunks, resets,
 panics and log noise. fw_host is built on first use (cmake + a C++17 compiler)."""
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from targets.firmware_ops import registered_ops
-from targets.fw_host import (FAKE_FLAG_INVOKE_FAILS, FAKE_FLOAT32, FwHostOptions, FwHostProcess,
+from targets.tflm.op_list import registered_ops
+from targets.board.fw_host import (FAKE_FLAG_INVOKE_FAILS, FAKE_FLOAT32, FwHostOptions, FwHostProcess,
                              ensure_fw_host, fake_model, fake_output, sanitizer_runtime_missing)
-from targets.protocol import (PREFIX, BoardPanicError, BoardResetError, BoardTimeout,
+from targets.board.protocol import (PREFIX, BoardPanicError, BoardResetError, BoardTimeout,
                               ProtocolClient, ProtocolError, SubprocessLink, encode_command,
                               link_bytes_for_upload, parse_reply_line)
 
@@ -461,7 +461,7 @@ def test_serial_link_over_a_pty_talks_to_fw_host():
     import threading
     import tty
 
-    from targets.protocol import SerialLink
+    from targets.board.protocol import SerialLink
 
     master, slave = pty.openpty()
     tty.setraw(master)

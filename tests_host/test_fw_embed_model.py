@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from targets.fw_host import FIRMWARE_DIR
+from targets.board.fw_host import FIRMWARE_DIR
 
 TOOL = FIRMWARE_DIR / "tools" / "embed_model.py"
 

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from targets.fw_host import FwHostBuildError, ensure_esp_port_sim
+from targets.board.fw_host import FwHostBuildError, ensure_esp_port_sim
 
 CONSOLES = [("uart", 1), ("uart", 3), ("usb", 1), ("usb", 3)]
 TICK_MS = 10  # CONFIG_FREERTOS_HZ=100 in the sim, ESP-IDF's default

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from targets.fw_host import FIRMWARE_DIR
+from targets.board.fw_host import FIRMWARE_DIR
 
 MAIN_COMPONENT = FIRMWARE_DIR / "main"
 
@@ -140,7 +140,7 @@ def run_real_pass(tmp_path: Path, config: str) -> tuple[subprocess.CompletedProc
 
 
 def test_default_build_registers_the_full_list(tmp_path):
-    from targets.firmware_ops import registered_ops
+    from targets.tflm.op_list import registered_ops
 
     proc, header = run_real_pass(tmp_path, 'set(CONFIG_TMH_OPS_FILE "registered_ops.txt")')
     assert proc.returncode == 0, proc.stderr
@@ -161,7 +161,7 @@ def test_missing_ops_file_stops_the_build_with_the_command_that_writes_it(tmp_pa
     proc, _ = run_real_pass(tmp_path, 'set(CONFIG_TMH_OPS_FILE "registered_ops.lean.txt")')
     err = " ".join(proc.stderr.split())
     assert proc.returncode != 0
-    assert "registered_ops.lean.txt, which does not exist" in err and "python -m targets.lean_ops" in err
+    assert "registered_ops.lean.txt, which does not exist" in err and "python -m targets.tflm.lean_ops" in err
 
 # --------------------------------------------------------------------------- idf-build-apps
 # A stand-in IDF_PATH for idf-build-apps' app finder: it reads only the target list

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from targets.fw_host import FIRMWARE_DIR, REPO_ROOT
+from targets.board.fw_host import FIRMWARE_DIR, REPO_ROOT
 
 KCONFIG = FIRMWARE_DIR / "main" / "Kconfig.projbuild"
 CXX_FILES = sorted([*FIRMWARE_DIR.glob("main/*.cc"), *FIRMWARE_DIR.glob("main/*.h"),

@@ -16,13 +16,13 @@ import subprocess
 import numpy as np
 import pytest
 
-from targets.board import Board, ModelRejected, run_cycle
-from targets.firmware_ops import registered_ops
-from targets.fw_host import HOST_SOURCE_DIR, FwHostOptions, FwHostProcess, ensure_fw_tflm
-from targets.fw_pty_board import NOT_BUILT_REASON, FwPtyBoard, tflm_source_dir
-from targets.model_analysis import analyze_model
-from targets.protocol import ProtocolClient, ProtocolError, SerialLink
-from targets.tflm_runner import run_tflm
+from targets.board.board import Board, ModelRejected, run_cycle
+from targets.tflm.op_list import registered_ops
+from targets.board.fw_host import HOST_SOURCE_DIR, FwHostOptions, FwHostProcess, ensure_fw_tflm
+from targets.virtual.fw_pty_board import NOT_BUILT_REASON, FwPtyBoard, tflm_source_dir
+from targets.tflm.analysis import analyze_model
+from targets.board.protocol import ProtocolClient, ProtocolError, SerialLink
+from targets.tflm.runner import run_tflm
 from tests_host import tiny_models
 
 needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reports.baseline import write_baseline
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 from tests_host import tiny_models
 
 ROOT = Path(__file__).resolve().parent.parent

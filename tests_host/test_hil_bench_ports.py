@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from serial.tools import list_ports
 
-from targets import hil_plugin
-from targets.hil_plugin import BenchEntry, load_bench, missing_board_message, port_params
+from tinyml_harness import hil_fixtures
+from tinyml_harness.hil_fixtures import BenchEntry, load_bench, missing_board_message, port_params
 
 BENCH = Path("bench.toml")
 
@@ -43,21 +43,21 @@ def bench_ports(monkeypatch):
     ("serial_number", "AA:02", "/dev/ttyACM1")])
 def test_location_or_serial_number_becomes_the_port_pytest_embedded_opens(bench_ports, field, value, device):
     entry = BenchEntry("esp32c3", **{field: value})
-    params = port_params(entry, {}, hil_plugin._ports_present)
+    params = port_params(entry, {}, hil_fixtures._ports_present)
     assert params == {"port": device, "port_serial_number": None, "port_location": None}
-    assert missing_board_message("esp32c3", entry, {}, hil_plugin._ports_present(), BENCH) is None
+    assert missing_board_message("esp32c3", entry, {}, hil_fixtures._ports_present(), BENCH) is None
 
 
 def test_command_line_location_is_resolved_too(bench_ports):
     params = port_params(BenchEntry("esp32c3", location="1-1.1"), {"port_location": "1-1.2"},
-                         hil_plugin._ports_present)
+                         hil_fixtures._ports_present)
     assert params["port"] == "/dev/ttyACM1"
 
 
 def test_a_location_no_port_has_fails_naming_target_and_what_was_looked_for(bench_ports):
     entry = BenchEntry("esp32c3", location="3-4")
-    assert port_params(entry, {}, hil_plugin._ports_present)["port"] is None
-    msg = missing_board_message("esp32c3", entry, {}, hil_plugin._ports_present(), BENCH)
+    assert port_params(entry, {}, hil_fixtures._ports_present)["port"] is None
+    msg = missing_board_message("esp32c3", entry, {}, hil_fixtures._ports_present(), BENCH)
     assert msg is not None
     assert "target esp32c3" in msg and "USB location 3-4" in msg
     assert "/dev/ttyACM0 (location 1-1.1" in msg and "/dev/ttyACM1 (location 1-1.2" in msg
@@ -67,7 +67,7 @@ def test_a_serial_number_on_two_ports_is_refused_not_guessed(bench_ports, monkey
     monkeypatch.setattr(list_ports, "comports", lambda *a, **k: [
         FakePort("/dev/ttyACM0", "1-1.1", "AA:01"), FakePort("/dev/ttyACM1", "1-1.2", "AA:01")])
     msg = missing_board_message("esp32c3", BenchEntry("esp32c3", serial_number="AA:01"), {},
-                                hil_plugin._ports_present(), BENCH)
+                                hil_fixtures._ports_present(), BENCH)
     assert msg is not None and "2 ports match (/dev/ttyACM0, /dev/ttyACM1)" in msg
 
 
@@ -83,7 +83,7 @@ def test_bench_baud_is_read_and_bad_values_name_file_and_field(tmp_path):
 
 def test_kconfig_baud_help_names_a_key_bench_toml_accepts(tmp_path):
     """The firmware's menuconfig help tells users where the host's rate goes; that key must load."""
-    kconfig = (hil_plugin.HARNESS_FIRMWARE / "main" / "Kconfig.projbuild").read_text()
+    kconfig = (hil_fixtures.HARNESS_FIRMWARE / "main" / "Kconfig.projbuild").read_text()
     help_text = kconfig.split("config TMH_SERIAL_BAUD", 1)[1].split("config ", 1)[0]
     keys = re.findall(r"`(\w+) = N` in the target's bench.toml", help_text)
     assert keys, help_text
@@ -98,5 +98,5 @@ def test_kconfig_baud_help_names_a_key_bench_toml_accepts(tmp_path):
     ("esp32c6", "console UART", "USB-Serial-JTAG"), ("esp32", "console UART", "USB-Serial-JTAG")])
 def test_timeout_hint_names_the_console_the_firmware_serves_and_the_other_port(target, port, other):
     """The hint follows the console each target's sdkconfig.defaults.<target> chooses."""
-    hint = hil_plugin.console_hint(target)
+    hint = hil_fixtures.console_hint(target)
     assert hint.index(port) < hint.index(other), hint

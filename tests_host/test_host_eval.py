@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.host_eval import evaluate_on_host
-from targets.model_analysis import analyze_model
-from targets.reference import run_reference
-from targets.tflm_runner import TflmError, quantize_input
+from targets.tflm.evaluate import evaluate_on_host
+from targets.tflm.analysis import analyze_model
+from targets.tflm.reference import run_reference
+from targets.tflm.runner import TflmError, quantize_input
 from tests_host import tiny_models
 
 
@@ -76,7 +76,7 @@ def test_dynamic_range_variant_is_evaluated_by_the_reference_and_labelled(featur
     expected = run_reference(model, features[:20]).argmax(axis=1)
     np.testing.assert_array_equal(result.predictions, expected)
     with pytest.raises(TflmError):  # and TFLM indeed refuses it
-        from targets.tflm_runner import run_tflm
+        from targets.tflm.runner import run_tflm
 
         run_tflm(model, features[:1], name="gesture-dr")
 

@@ -1,4 +1,4 @@
-"""The lean op list (python -m targets.lean_ops) and the host check reading the same file
+"""The lean op list (python -m targets.tflm.lean_ops) and the host check reading the same file
 the firmware is built with (--ops-file / ini ops_file)."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from targets.firmware_ops import REGISTERED_OPS_FILE, registered_ops
-from targets.host_measure import HostMeasurements
-from targets.lean_ops import UnregistrableOpError, lean_ops, main
-from targets.model_analysis import analyze_model, check_firmware_ops
+from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
+from targets.measure.host import HostMeasurements
+from targets.tflm.lean_ops import UnregistrableOpError, lean_ops, main
+from targets.tflm.analysis import analyze_model, check_firmware_ops
 from tests_host import tiny_models
 from tests_host.test_fw_ops_resolver import generate
 
@@ -58,7 +58,7 @@ def test_command_writes_a_file_the_firmware_generator_and_host_check_accept(mode
 
 def test_command_exits_2_and_writes_nothing_for_an_unregistrable_op(models, tmp_path):
     out = tmp_path / "lean.txt"
-    proc = subprocess.run([sys.executable, "-m", "targets.lean_ops", str(models["gelu"]), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "targets.tflm.lean_ops", str(models["gelu"]), "-o", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "GELU (in gelu.tflite)" in proc.stderr
     assert not out.exists()
@@ -101,5 +101,5 @@ def test_ops_file_option_resolves_and_a_missing_file_is_a_usage_error(tmp_path):
     assert _resolve(_fake_config(tmp_path, {})).ops_file is None  # the full list
     (tmp_path / "lean.txt").write_text("CONV_2D\n")
     assert _resolve(_fake_config(tmp_path, {"ops_file": "lean.txt"})).ops_file == tmp_path / "lean.txt"
-    with pytest.raises(pytest.UsageError, match=r"--ops-file: .*nope\.txt does not exist .*targets\.lean_ops"):
+    with pytest.raises(pytest.UsageError, match=r"--ops-file: .*nope\.txt does not exist .*targets\.tflm\.lean_ops"):
         _resolve(_fake_config(tmp_path, {"ops_file": "nope.txt"}))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from targets.firmware_ops import registered_ops
-from targets.model_analysis import (
+from targets.tflm.op_list import registered_ops
+from targets.tflm.analysis import (
     ModelFormatError,
     NotInt8Error,
     UnsupportedOpError,

@@ -11,7 +11,7 @@ from reports.baseline import load_baseline, write_baseline
 from reports.compare import compare
 from reports.budgets import Violation
 from reports.plots import make_plots
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 from reports.report import build_report
 from reports.results_store import ResultsStore
 from reports.summary import build_summary, recommend, write_github_summary

@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from reports.records import ResultRecord
+from vocabulary.records import ResultRecord
 from reports.results_store import (LEADING_COLUMNS, ResultsStore, TruncatedResultsWarning,
                                    read_jsonl, write_csv)
 

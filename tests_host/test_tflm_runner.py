@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.tflm_runner import (
+from targets.tflm.runner import (
     TensorDetails,
     TflmError,
     TflmWorker,

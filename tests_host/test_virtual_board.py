@@ -9,8 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
-from targets.protocol import ProtocolClient, SerialLink, parse_reply_line
-from targets.virtual_board import FaultPlan, VirtualBoardProcess
+from targets.board.protocol import ProtocolClient, SerialLink, parse_reply_line
+from targets.virtual.board import FaultPlan, VirtualBoardProcess
 from tests_host import tiny_models
 
 TARGET = "esp32s3"
@@ -62,7 +62,7 @@ def test_banner_fields_follow_the_spec(board):
     assert body["ok"] is True and body["cmd"] == "identify" and body["proto"] == 1
     assert body["engine"] == "virtual" and body["target"] == TARGET
     assert len(body["nonce"]) == 8 and int(body["nonce"], 16) >= 0
-    from targets.firmware_ops import registered_ops
+    from targets.tflm.op_list import registered_ops
 
     assert body["ops"] == registered_ops()
 
@@ -84,7 +84,7 @@ def _shape(reply: dict) -> tuple:
 
 
 def test_error_replies_match_the_firmware_core(board):
-    from targets.fw_host import FwHostProcess
+    from targets.board.fw_host import FwHostProcess
 
     _, _, raw = board
     with FwHostProcess() as fw:
@@ -97,11 +97,11 @@ def test_error_replies_match_the_firmware_core(board):
 
 
 def test_model_conversation_matches_the_firmware_core_and_host_tflm(board, model):
-    from targets.estimator import estimate_latency
-    from targets.fw_host import FwHostProcess, fake_model
-    from targets.model_analysis import analyze_model
-    from targets.registry import load_targets
-    from targets.tflm_runner import TflmWorker
+    from targets.cost.estimator import estimate_latency
+    from targets.board.fw_host import FwHostProcess, fake_model
+    from targets.tflm.analysis import analyze_model
+    from targets.cost.registry import load_targets
+    from targets.tflm.runner import TflmWorker
 
     _, _, raw = board
     with FwHostProcess() as fw:

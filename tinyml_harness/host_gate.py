@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from model_builders.pytest_plugin import require_built
-from reports.records import ResultRecord
-from targets.host_measure import HostMeasurements
+from tinyml_harness.build_fixtures import require_built
+from vocabulary.records import ResultRecord
+from targets.measure.host import HostMeasurements
 
 
 def _record(variant: str, target_profile, build_session, external_model_files,

@@ -19,10 +19,10 @@ from typing import Any, Callable
 import pytest
 
 pytest_plugins = [
-    "model_builders.pytest_plugin",
-    "targets.pytest_plugin",
-    "reports.pytest_plugin",
-    "targets.hil_plugin",
+    "tinyml_harness.build_fixtures",
+    "tinyml_harness.host_fixtures",
+    "tinyml_harness.gate",
+    "tinyml_harness.hil_fixtures",
 ]
 
 MARKERS = {
@@ -59,7 +59,7 @@ class Settings:
     bench_file: Path
     artifact_cache: Path
     virtual: bool
-    virtual_engine: str  # "python" (targets.virtual_board) or "fw-tflm" (the firmware binary)
+    virtual_engine: str  # "python" (targets.virtual.board) or "fw-tflm" (the firmware binary)
     hil_samples: int | None
     ops_file: Path | None  # None: the harness's firmware/main/registered_ops.txt (every builtin)
 
@@ -86,7 +86,7 @@ def _int(name: str) -> Callable[[str], int]:
 
 
 def _virtual_engine(value: str) -> str:
-    from targets.fw_pty_board import VIRTUAL_ENGINES
+    from targets.virtual.fw_pty_board import VIRTUAL_ENGINES
 
     if value not in VIRTUAL_ENGINES:
         raise pytest.UsageError(f"--virtual-engine: '{value}' is not one of {', '.join(VIRTUAL_ENGINES)}")
@@ -136,7 +136,7 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--bench-file", "bench_file", "path", "bench.toml", "per-target ports of the bench's boards"),
     ("--ops-file", "ops_file", "path", None,
      "the op list the firmware under test was built with (CONFIG_TMH_OPS_FILE, e.g. a lean list from "
-     "python -m targets.lean_ops); the host check refuses ops it lacks (default: every builtin TFLM can add)"),
+     "python -m targets.tflm.lean_ops); the host check refuses ops it lacks (default: every builtin TFLM can add)"),
     ("--artifact-cache", "artifact_cache", "path", ".cache/artifacts",
      "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
     ("--virtual", "virtual", "flag", False,
@@ -167,7 +167,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     """`--dataset /abs/dir` must not make /abs/dir the rootdir (see rootdir.py)."""
-    from .rootdir import redecide_rootdir
+    from tinyml_harness.rootdir import redecide_rootdir
 
     redecide_rootdir(early_config, parser, args)
 
@@ -229,7 +229,7 @@ def _resolve(config: pytest.Config) -> Settings:
                 values[name] = kind(raw)
     if values["ops_file"] is not None and not values["ops_file"].is_file():
         raise pytest.UsageError(f"--ops-file: {values['ops_file']} does not exist "
-                                "(write one with python -m targets.lean_ops MODEL.tflite -o FILE)")
+                                "(write one with python -m targets.tflm.lean_ops MODEL.tflite -o FILE)")
     return Settings(**values)
 
 

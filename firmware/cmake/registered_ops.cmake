@@ -1,5 +1,5 @@
 # Generates the op-resolver header from firmware/main/registered_ops.txt, the one list of
-# ops the firmware registers (targets/firmware_ops.py reads the same file on the host).
+# ops the firmware registers (targets/tflm/op_list.py reads the same file on the host).
 #
 #   tmh_generate_registered_ops(<ops_file> <out_header>)
 #

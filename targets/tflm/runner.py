@@ -1,6 +1,6 @@
 """Run a .tflite on the host with the TFLite Micro Python interpreter, isolated.
 
-The native interpreter runs in a child process (targets.tflm_worker), so a segfault or
+The native interpreter runs in a child process (targets.tflm.worker), so a segfault or
 abort on a corrupt model or a too-small arena becomes a `TflmError` naming that model,
 and the caller (pytest) survives. Everything here handles plain numpy arrays.
 
@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from targets.tflm_worker import HEADER
+from targets.tflm.worker import HEADER
 
 DEFAULT_ARENA_SIZE = 1 << 20
 """1 MiB: ample for the small models this harness targets; pass arena_size to test limits."""
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_TAIL_CHARS = 1500
 
 
@@ -83,7 +83,7 @@ class TflmWorker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "targets.tflm_worker"],
+            [sys.executable, "-m", "targets.tflm.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

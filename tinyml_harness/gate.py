@@ -21,13 +21,13 @@ from filelock import FileLock
 
 from tinyml_harness.plugin import settings
 
-from .baseline import (BASELINE_METRICS, BaselineError, baseline_figures, load_baseline, metrics_for, run_meta,
+from reports.baseline import (BASELINE_METRICS, BaselineError, baseline_figures, load_baseline, metrics_for, run_meta,
                        write_baseline, write_obtained)
-from .budgets import BudgetError, check_budgets, format_metric, load_budgets, split_budget
-from .compare import ToleranceError, format_comparison_table, judge, parse_tolerances
-from .records import ResultRecord
-from .report import build_report
-from .results_store import ResultsStore
+from reports.budgets import BudgetError, check_budgets, format_metric, load_budgets, split_budget
+from reports.compare import ToleranceError, format_comparison_table, judge, parse_tolerances
+from vocabulary.records import ResultRecord
+from reports.report import build_report
+from reports.results_store import ResultsStore
 
 SESSION = pytest.StashKey["GateSession"]()
 RUN_ID_ENV = "TINYML_HARNESS_RUN_ID"  # set by the controller, inherited by xdist workers
@@ -50,7 +50,7 @@ class GateSession:
 
     def __init__(self, config: pytest.Config):
         from model_builders.variants import RECIPES
-        from targets.pytest_plugin import external_models, selected_targets, target_registry
+        from tinyml_harness.host_fixtures import external_models, selected_targets, target_registry
 
         self.config = config
         self.settings = settings(config)
@@ -83,7 +83,7 @@ class GateSession:
 
     def meta(self) -> dict:
         """Versions, git commit and the fingerprint of the dataset this run built from."""
-        from model_builders.pytest_plugin import BUILD_SESSION
+        from tinyml_harness.build_fixtures import BUILD_SESSION
 
         build = self.config.stash.get(BUILD_SESSION, None)
         return run_meta(build.data.fingerprint if build else None, repo_dir=self.config.rootpath)
@@ -91,8 +91,8 @@ class GateSession:
     @functools.cached_property
     def family_size(self) -> int:
         """How many variants this run judges for accuracy: alpha is shared among them."""
-        from model_builders.pytest_plugin import selected_variant_names
-        from targets.pytest_plugin import external_models
+        from tinyml_harness.build_fixtures import selected_variant_names
+        from tinyml_harness.host_fixtures import external_models
 
         return len(selected_variant_names(self.config)) + len(external_models(self.config))
 

@@ -7,7 +7,6 @@ evaluated with the TFLite reference interpreter and say so in `engine`.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 
@@ -16,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from model_builders.timing import phase
-from targets.model_analysis import ModelAnalysis, analyze_model
-from targets.tflm_runner import TensorDetails, TflmWorker, dequantize_output, quantize_input
+from targets.tflm.analysis import ModelAnalysis, analyze_model
+from targets.tflm.runner import TensorDetails, TflmWorker, dequantize_output, quantize_input
 
 
 @dataclass
@@ -57,7 +56,7 @@ def _check_shape(name: str, x: np.ndarray, y: np.ndarray, details: TensorDetails
 def prime_reference(model_bytes: bytes, x: np.ndarray, cache_dir: Path | None = None) -> None:
     """Compute and cache the reference outputs evaluate_on_host will ask for (same inputs,
     same content key), in a process that has TensorFlow loaded already (a build worker)."""
-    from targets.reference import run_reference_cached
+    from targets.tflm.reference import run_reference_cached
 
     analysis = analyze_model(model_bytes, name="reference")
     run_reference_cached(model_bytes, quantize_input(np.asarray(x, dtype=np.float32), analysis.input), cache_dir)
@@ -82,7 +81,7 @@ def evaluate_on_host(
 
     reference_outputs = None
     if not analysis.deployable:
-        from targets.reference import run_reference_cached
+        from targets.tflm.reference import run_reference_cached
 
         with phase("reference", name):
             outputs = run_reference_cached(model_bytes, inputs)
@@ -95,7 +94,7 @@ def evaluate_on_host(
             engine, arena_bytes, arena_source = "tflm", worker.arena_bytes, worker.arena_source
             input_details, output_details = worker.input, worker.output
         if reference:
-            from targets.reference import run_reference_cached
+            from targets.tflm.reference import run_reference_cached
 
             with phase("reference", name):
                 reference_outputs = run_reference_cached(model_bytes, inputs)
@@ -129,31 +128,3 @@ def evaluate_on_host(
         engine=engine,
         raw_outputs=outputs,
     )
-
-
-def _bench(samples: int) -> None:
-    """Time one warm evaluation of the tiny gesture-shaped int8 model (figure printed, not asserted)."""
-    from tests_host.tiny_models import gesture_cnn
-
-    model = gesture_cnn("int8")
-    rng = np.random.default_rng(0)
-    x = rng.random((samples, 50, 3), dtype=np.float32)
-    y = rng.integers(0, 3, samples)
-    evaluate_on_host("bench-warmup", model, x[:2], y[:2])  # imports TensorFlow, warms caches
-    for reference in (True, False):
-        result = evaluate_on_host("gesture_cnn-int8", model, x, y, reference=reference)
-        print(
-            f"host_eval bench: {samples} samples, reference={reference}: {result.seconds:.3f} s "
-            f"(engine {result.engine}, arena {result.arena_bytes} B [{result.arena_source}], "
-            f"max LSB diff {result.max_lsb_diff})"
-        )
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bench", action="store_true", help="time one evaluation of a tiny model")
-    parser.add_argument("--samples", type=int, default=100)
-    args = parser.parse_args()
-    if not args.bench:
-        parser.error("nothing to do; pass --bench")
-    _bench(args.samples)

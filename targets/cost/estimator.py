@@ -2,15 +2,15 @@
 
 Estimates, labelled so everywhere: cycles = per-op overhead + MACs x cycles-per-MAC
 (conv, depthwise, fully connected) or elements x cycles-per-element (everything else),
-with coefficients from targets/targets.toml, divided by the clock. Measured latencies
+with coefficients from targets/cost/targets.toml, divided by the clock. Measured latencies
 come from boards, never from here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from targets.model_analysis import ModelAnalysis
-from targets.registry import TargetProfile
+from targets.tflm.analysis import ModelAnalysis
+from targets.cost.registry import TargetProfile
 
 KIND_OF_OP = {
     "CONV_2D": "conv",

@@ -1,10 +1,10 @@
 """The benchmark's yardstick: a plain script that trains and converts four variants, one after another.
 
-`python -m reports.bench_sequential --dataset DIR` does what a hand-written pipeline does in
+`python -m benchmarks.sequential_pipeline --dataset DIR` does what a hand-written pipeline does in
 one process: import TensorFlow once, load and split the data, train float32, then PTQ int8,
 QAT int8 and pruning 70 % + int8, each converted to .tflite, in order. Same recipe code and
 parameters as the harness, but no cache, no locks, no worker processes and no TFLM
-evaluation. It prints the wall time; `python -m reports.bench` runs it as its comparison.
+evaluation. It prints the wall time; `python -m benchmarks.cold_build` runs it as its comparison.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def run(dataset: str | None, scratch: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports.bench_sequential", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sequential_pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", help="directory <root>/<class>/*.npy (default: the built-in gestures)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tinyml-sequential-") as scratch:

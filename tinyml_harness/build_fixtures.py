@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from .pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
+from model_builders.pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
                        default_build_jobs, write_builds_csv)
-from .timing import phase
+from model_builders.timing import phase
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
-REFERENCE_HOOK = "targets.host_eval:prime_reference"
+REFERENCE_HOOK = "targets.tflm.evaluate:prime_reference"
 
 
 def build_jobs(config: pytest.Config) -> int:
@@ -28,7 +28,7 @@ def build_config_from(config: pytest.Config) -> BuildConfig:
     """The build configuration of this run, from the harness settings."""
     from tinyml_harness.plugin import settings
 
-    from .architectures import get_architecture
+    from model_builders.architectures import get_architecture
 
     options = settings(config)
     try:
@@ -43,7 +43,7 @@ def build_config_from(config: pytest.Config) -> BuildConfig:
 
 def selected_variant_names(config: pytest.Config) -> list[str]:
     """Variant names at collection time, before anything is built (float32 always included)."""
-    from .variants import resolve_variants
+    from model_builders.variants import resolve_variants
 
     return resolve_variants(build_config_from(config).variants)
 

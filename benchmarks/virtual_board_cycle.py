@@ -1,4 +1,4 @@
-"""Timing goals of the HIL cycle on the virtual board, printed: `python -m targets.virtual_board --bench`.
+"""Timing goals of the HIL cycle on the virtual board, printed: `python -m benchmarks.virtual_board_cycle`.
 
 Figures, not assertions (tests assert correctness): the virtual board's full per-variant
 cycle on this machine, and the same cycle on a real UART computed from the bytes the
@@ -8,27 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from targets.virtual_board import VirtualBoardProcess
-
-
-# --------------------------------------------------------------------------- demo models
-def build_demo_models(seed: int = 0, *, samples: int = 64) -> dict[str, Any]:
-    """Untrained reference-CNN models (int8 and float32) and random inputs in [0, 1], for the
-    harness's own tests and the timing benchmark: protocol work, not accuracy, is what they
-    exercise. Builds in a few seconds with tf_keras (TensorFlow imported here, lazily)."""
-    import numpy as np
-
-    from model_builders.architectures import get_architecture
-    from model_builders.conversion import to_float32, to_full_int8
-    from model_builders.tf_runtime import import_tf, seed_everything
-
-    _, keras = import_tf()
-    seed_everything(seed)
-    rng = np.random.default_rng(seed)
-    x = rng.random((samples, 50, 3), dtype=np.float32)
-    y = rng.integers(0, 3, samples)
-    model = get_architecture("reference_cnn")((50, 3), 3, keras)
-    return {"int8": to_full_int8(model, x[:32]), "float32": to_float32(model), "x": x, "y": y}
+from benchmarks.demo_models import build_demo_models
+from targets.virtual.board import VirtualBoardProcess
 
 
 # --------------------------------------------------------------------------- benchmark
@@ -48,15 +29,15 @@ class _CountingLink:
         return line
 
 
-def bench_main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
+def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
                warmup: int = 10, baud: int = 921600) -> int:
     """Timing goals of the HIL cycle, printed (tests assert correctness, not time):
     1. the virtual board's full per-variant cycle (upload + verify, bench of `runs` after
        `warmup`, `samples`-sample evaluation), wall clock on this machine;
     2. the same cycle on a real UART at `baud`, computed from the bytes the protocol moved
        in run 1 (10 bits per byte) plus the chip's compute from the latency estimate."""
-    from targets.board import Board, run_cycle
-    from targets.protocol import ProtocolClient, SerialLink
+    from targets.board.board import Board, run_cycle
+    from targets.board.protocol import ProtocolClient, SerialLink
 
     print("building demo models (reference CNN, untrained; sizes as the real variants) ...", flush=True)
     models = build_demo_models(samples=samples)
@@ -100,3 +81,11 @@ def bench_main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
     print("\nversus rebuild-and-reflash per variant: about a minute (idf.py build + esptool "
           "flash of a ~1 MB image at 921600 baud; the issue's figure, not measured here).")
     return 0
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.virtual_board_cycle", description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="esp32s3")
+    raise SystemExit(main(parser.parse_args().target))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from targets.firmware_ops import REGISTERED_OPS_FILE, missing_ops
-from targets.tflm_runner import TensorDetails
+from targets.tflm.op_list import REGISTERED_OPS_FILE, missing_ops
+from targets.tflm.runner import TensorDetails
 
 _ITEM_BYTES = {
     "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int32": 4, "uint8": 1,

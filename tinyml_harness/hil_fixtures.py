@@ -13,7 +13,7 @@ port_location: two boards of one target are told apart only this way.
 Options of ours: `--virtual` (serve each target from a virtual board on a pty; the items get
 the `host_test` marker, as ESP-IDF marks QEMU runs), `--virtual-engine` (python: the Python
 virtual board on the tflite-micro wheel; fw-tflm: the firmware's own binary, fw_host built
-with TFLite Micro from $TFLM_SOURCE_DIR, targets.fw_pty_board) and `--bench-file` (default
+with TFLite Micro from $TFLM_SOURCE_DIR, targets.virtual.fw_pty_board) and `--bench-file` (default
 bench.toml).
 `pytest -m hil` without --virtual and without a board fails at once, naming the target
 and the ports tried. Under pytest-xdist, items of one target share an xdist_group (run
@@ -105,13 +105,13 @@ class HilState:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log_path = self.log_dir / f"virtual_board_{target}.log"
             if self.virtual_engine == "fw-tflm":
-                from targets.fw_host import ensure_fw_tflm
-                from targets.fw_pty_board import FwPtyBoard, tflm_source_dir
+                from targets.board.fw_host import ensure_fw_tflm
+                from targets.virtual.fw_pty_board import FwPtyBoard, tflm_source_dir
 
                 binary = ensure_fw_tflm(tflm_source_dir())  # checked set in pytest_configure
                 self.boards[target] = FwPtyBoard(binary, target, log_path=log_path)
             else:
-                from targets.virtual_board import VirtualBoardProcess
+                from targets.virtual.board import VirtualBoardProcess
 
                 self.boards[target] = VirtualBoardProcess(target, log_path=log_path)
         return self.boards[target]
@@ -133,7 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
     sdkconfig = config.getoption("sdkconfig", None)  # idf-ci's option, when it is installed
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     if options.virtual and options.virtual_engine == "fw-tflm":
-        from targets.fw_pty_board import NOT_BUILT_REASON, tflm_source_dir
+        from targets.virtual.fw_pty_board import NOT_BUILT_REASON, tflm_source_dir
 
         if tflm_source_dir() is None:
             raise pytest.UsageError(f"--virtual-engine=fw-tflm: {NOT_BUILT_REASON}. Set it to an "
@@ -155,11 +155,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def hil_targets(config: pytest.Config) -> list[str]:
     """Targets the HIL suite runs on: pytest-embedded's --target (auto/all/unset = every
     registry target that ESP-IDF builds firmware for)."""
-    from targets.pytest_plugin import target_registry
-    from targets.registry import select_targets
+    from tinyml_harness.host_fixtures import selected_targets, target_registry
 
-    known = [name for name, profile in target_registry(config).items() if profile.idf_target]
-    return select_targets(config.getoption("target", None), known)
+    return selected_targets(config, [name for name, profile in target_registry(config).items()
+                                     if profile.idf_target])
 
 
 def _is_hil(definition: Any) -> bool:
@@ -198,7 +197,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def hil_variant_names(config: pytest.Config) -> list[str]:
     """The variants the model plugin builds (its --variants / ini `variants` selection)."""
-    from model_builders.pytest_plugin import selected_variant_names
+    from tinyml_harness.build_fixtures import selected_variant_names
 
     return selected_variant_names(config)
 
@@ -385,10 +384,10 @@ def console_hint(target: str) -> str:
 
 @pytest.fixture
 def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
-    """A connected targets.board.Board on pytest-embedded's dut."""
-    from targets.board import Board
-    from targets.dut_link import DutLink
-    from targets.protocol import ProtocolClient
+    """A connected targets.board.board.Board on pytest-embedded's dut."""
+    from targets.board.board import Board
+    from targets.board.dut_link import DutLink
+    from targets.board.protocol import ProtocolClient
 
     link = DutLink(dut)
     if hil_state.virtual:
@@ -402,7 +401,7 @@ def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
     board = Board(client, name=f"{target} board ({'virtual' if hil_state.virtual else 'real'}, "
                               f"{getattr(getattr(dut, 'serial', None), 'port', '?')})",
                   hard_reset=hard_reset, log_hint=link.logfile)
-    from targets.protocol import BoardTimeout
+    from targets.board.protocol import BoardTimeout
 
     try:
         board.connect()

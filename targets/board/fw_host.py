@@ -21,9 +21,9 @@ from typing import Sequence
 
 from filelock import FileLock
 
-from targets.protocol import ProtocolClient, SubprocessLink
+from targets.board.protocol import ProtocolClient, SubprocessLink
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 HOST_SOURCE_DIR = FIRMWARE_DIR / "host"
 BUILD_ROOT = REPO_ROOT / "build"

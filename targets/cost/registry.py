@@ -1,4 +1,4 @@
-"""Target registry: the chips we estimate for and test on, read from targets/targets.toml.
+"""Target registry: the chips we estimate for and test on, read from targets/cost/targets.toml.
 
 A target (ESP-IDF's word: a chip family) has a clock, memory figures and a cost model
 whose every coefficient carries where it came from and whether a bench run calibrated
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import pytest
 
 DEFAULT_TARGETS_FILE = Path(__file__).resolve().parent / "targets.toml"
 DTYPES = ("int8", "float32")
@@ -31,8 +30,8 @@ class TargetRegistryError(ValueError):
     """targets.toml is malformed (message names the file and the key)."""
 
 
-class UnknownTargetError(pytest.UsageError):
-    """A --target value names no registered target."""
+class UnknownTargetError(ValueError):
+    """A --target value names no registered target (the pytest plugin reports it as a usage error)."""
 
 
 @dataclass(frozen=True)

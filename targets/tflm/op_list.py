@@ -1,14 +1,14 @@
 """The ops the firmware registers, read from the one file the firmware build also reads.
 
 The default file lists every builtin TFLite Micro can add; a lean build names another file
-(CONFIG_TMH_OPS_FILE, written by `python -m targets.lean_ops`), and the host check must then
+(CONFIG_TMH_OPS_FILE, written by `python -m targets.tflm.lean_ops`), and the host check must then
 read that one too: pytest's --ops-file / ini ops_file, passed here as `path`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-REGISTERED_OPS_FILE = Path(__file__).resolve().parent.parent / "firmware" / "main" / "registered_ops.txt"
+REGISTERED_OPS_FILE = Path(__file__).resolve().parents[2] / "firmware" / "main" / "registered_ops.txt"
 
 
 def registered_ops(path: Path = REGISTERED_OPS_FILE) -> list[str]:

@@ -15,13 +15,13 @@ from typing import Protocol
 
 import numpy as np
 
-from reports.records import ResultRecord, encode_correct
+from vocabulary.records import ResultRecord, encode_correct
 
-from .estimator import estimate_latency, fits
-from .firmware_ops import REGISTERED_OPS_FILE, registered_ops
-from .host_eval import HostEvaluation, evaluate_on_host
-from .model_analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
-from .registry import TargetProfile
+from targets.cost.estimator import estimate_latency, fits
+from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
+from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
+from targets.tflm.analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
+from targets.cost.registry import TargetProfile
 
 SOURCE = "host-tflm"
 LATENCY_LABEL = "estimate (host cost model, not measured)"
@@ -176,7 +176,7 @@ def _arena_only(data: bytes, name: str, analysis: ModelAnalysis) -> tuple[int | 
     """Arena for a model we cannot feed real data: allocate and run one zero input."""
     if not analysis.deployable:
         return None, "n/a: not runnable on TFLite Micro"
-    from .tflm_runner import TflmWorker
+    from targets.tflm.runner import TflmWorker
 
     with TflmWorker(data, name=name) as worker:
         return worker.arena_bytes, worker.arena_source

@@ -1,8 +1,8 @@
 """Child-process side of the host TFLite Micro runner.
 
 The native interpreter can abort or segfault on a corrupt model; running it here, in a
-process of its own, lets the parent (targets.tflm_runner) turn that into an error for one
-model while pytest carries on. Started as ``python -m targets.tflm_worker``.
+process of its own, lets the parent (targets.tflm.runner) turn that into an error for one
+model while pytest carries on. Started as ``python -m targets.tflm.worker``.
 
 Wire format, both directions: 8-byte little-endian length, then a pickle.
 Requests: ("init", model_bytes, arena_size) | ("invoke", ndarray) | ("close",).

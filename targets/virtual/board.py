@@ -3,16 +3,15 @@
 A host process that speaks firmware/PROTOCOL.md exactly, so the whole hardware path
 (pytest-embedded serial DUT, protocol client, Board recovery) runs on any machine.
 Emulated, and it says so: the banner's engine is "virtual"; outputs and arena_used_bytes
-come from host TFLite Micro (targets.tflm_runner.TflmWorker); ``us``/``cycles`` are the
-target's latency *estimate* (targets.estimator), not a measurement; free_heap is the
+come from host TFLite Micro (targets.tflm.runner.TflmWorker); ``us``/``cycles`` are the
+target's latency *estimate* (targets.cost.estimator), not a measurement; free_heap is the
 target's SRAM (targets.toml) minus the firmware overhead, the arena and the model buffer,
 and max_model_bytes is what that heap can hold: an emulation from the registry's figures.
 
 Faults are injected by ``--fault`` so the host's recovery can be tested (see FaultPlan).
 A hardware reset (what DTR/RTS does to a real board) is SIGUSR1 to this process.
 
-    python -m targets.virtual_board --target esp32s3 [--fault reset-eval@40 ...]
-    python -m targets.virtual_board --bench   # timing figures (targets.virtual_board_bench)
+    python -m targets.virtual.board --target esp32s3 [--fault reset-eval@40 ...]
 """
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from targets.virtual_engine import EngineError, LoadedModel, TflmEngine
+from targets.virtual.engine import EngineError, LoadedModel, TflmEngine
 
 PREFIX = b"@@TMH "
 PROTO_VERSION = 1
@@ -170,7 +169,7 @@ class VirtualBoard:
         return free
 
     def _banner(self, cmd: str) -> dict[str, Any]:
-        from targets.firmware_ops import registered_ops
+        from targets.tflm.op_list import registered_ops
 
         return {"ok": True, "cmd": cmd, "proto": PROTO_VERSION, "fw": FW_VERSION,
                 "target": self.target, "platform": "virtual (host TFLM, estimated timings)",
@@ -502,7 +501,7 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], mast
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m targets.virtual_board", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m targets.virtual.board", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="esp32s3")
     parser.add_argument("--fault", action="append", default=[], help="see FaultPlan; repeatable")
@@ -514,12 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control", type=Path, default=None,
                         help="on SIGUSR2, arm the faults listed in this file (one per line) and "
                              "delete it")
-    parser.add_argument("--bench", action="store_true", help="print timing figures and exit")
     args = parser.parse_args(argv)
-    if args.bench:
-        from targets.virtual_board_bench import bench_main
-
-        return bench_main(args.target)
     try:
         faults = FaultPlan.parse(args.fault)
     except ValueError as exc:
@@ -585,7 +579,7 @@ class VirtualBoardProcess:
                  log_path: Path | None = None, start_timeout: float = 30.0) -> None:
         plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(list(faults or []))
         self.control = Path(tempfile.mkdtemp(prefix="vb-control-")) / "faults"
-        cmd = [sys.executable, "-m", "targets.virtual_board", "--target", target, *plan.to_args(),
+        cmd = [sys.executable, "-m", "targets.virtual.board", "--target", target, *plan.to_args(),
                "--control", str(self.control)]
         if max_model_bytes is not None:
             cmd += ["--max-model-bytes", str(max_model_bytes)]
@@ -594,7 +588,7 @@ class VirtualBoardProcess:
         self.target = target
         self.log_path = log_path
         stderr = open(log_path, "ab") if log_path else subprocess.DEVNULL
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=root, env=env)

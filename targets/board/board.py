@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 # The evaluation stream pipelines lines, so it uses the client's reply reader and timing
 # (ProtocolClient.next_reply, invoke_timeout) besides its one-command-one-reply methods.
-from targets.protocol import (BoardResetError, BoardTimeout, ProtocolClient, ProtocolError,
+from targets.board.protocol import (BoardResetError, BoardTimeout, ProtocolClient, ProtocolError,
                               encode_command)
 
 try:  # tcdrain on a pty whose other end closed raises termios.error, not an OSError

@@ -1,12 +1,12 @@
 """Fit each target's latency cost model to per-op profiles measured on real boards.
 
-    python -m targets.calibrate --results reports/latest/results.jsonl [--dry-run]
+    python -m tinyml_harness.calibrate --results reports/latest/results.jsonl [--dry-run]
 
 Reads result records with source "hil" whose extra["profile"] lists, per op, the measured
 cycles and the work the estimator charges for (macs / elements, dtype). The cost model is
-the estimator's (targets/estimator.py): cycles = per_op_overhead + coefficient x work,
+the estimator's (targets/cost/estimator.py): cycles = per_op_overhead + coefficient x work,
 one coefficient per (dtype, kind). A non-negative least-squares fit over every measured op
-of a target gives new coefficients, written back to targets/targets.toml through
+of a target gives new coefficients, written back to targets/cost/targets.toml through
 registry.write_coefficients (only coefficients the data constrains; each marked
 calibrated, with its source). Virtual-board records are ignored: their timings ARE the
 estimate, so fitting to them would prove nothing. Prints, per variant, the estimate's
@@ -25,10 +25,10 @@ from typing import Iterable
 
 import numpy as np
 
-from reports.records import ResultRecord
-from targets.estimator import COST_DTYPE, KIND_OF_OP, estimate_latency
-from targets.model_analysis import OpInfo
-from targets.registry import (DEFAULT_TARGETS_FILE, Coefficient, CostModel, TargetProfile,
+from vocabulary.records import ResultRecord
+from targets.cost.estimator import COST_DTYPE, KIND_OF_OP, estimate_latency
+from targets.tflm.analysis import OpInfo
+from targets.cost.registry import (DEFAULT_TARGETS_FILE, Coefficient, CostModel, TargetProfile,
                               load_targets, write_coefficients)
 
 OVERHEAD = "per_op_overhead_cycles"
@@ -182,7 +182,7 @@ def calibrate(results: Path, targets_file: Path = DEFAULT_TARGETS_FILE, *, write
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m targets.calibrate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tinyml_harness.calibrate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=Path("reports/latest/results.jsonl"))
     parser.add_argument("--targets-file", type=Path, default=DEFAULT_TARGETS_FILE)

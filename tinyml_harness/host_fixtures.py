@@ -5,17 +5,18 @@ pytest-embedded-idf's idf_parametrize does), for tests that name `target` in the
 signature. Which targets: pytest-embedded's `--target` (unset, `auto` or `all`: every
 target in the registry; `a` or `a,b`: those); `-k` picks subsets, since ids carry the
 target (`qat_int8-esp32s3`). Hardware tests (`hil` marker) are parametrized by
-targets.hil_plugin instead, together with the port and build directory of each board.
+tinyml_harness.hil_fixtures instead, together with the port and build directory of each board.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import pytest
 
-from .registry import TargetProfile, load_targets, select_targets
+from targets.cost.registry import TargetProfile, UnknownTargetError, load_targets, select_targets
 
 TARGETS = pytest.StashKey[dict[str, TargetProfile]]()
 
@@ -43,8 +44,14 @@ def target_registry(config: pytest.Config) -> dict[str, TargetProfile]:
     return config.stash[TARGETS]
 
 
-def selected_targets(config: pytest.Config) -> list[str]:
-    return select_targets(config.getoption("target", None), target_registry(config))
+def selected_targets(config: pytest.Config, known: Iterable[str] | None = None) -> list[str]:
+    """pytest-embedded's --target among `known` (default: every registry target); a name
+    that is not there is a usage error listing the known ones."""
+    try:
+        return select_targets(config.getoption("target", None),
+                              list(target_registry(config) if known is None else known))
+    except UnknownTargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def external_models(config: pytest.Config) -> list[ExternalModel]:
@@ -65,7 +72,7 @@ def _signature(metafunc: pytest.Metafunc) -> set[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from model_builders.pytest_plugin import selected_variant_names
+    from tinyml_harness.build_fixtures import selected_variant_names
 
     wanted = _signature(metafunc)
     if "variant" in wanted:
@@ -100,7 +107,7 @@ def host_measurements(prepared_data, pytestconfig: pytest.Config):
     """Each model measured once on host TFLM (accuracy, arena, bit-exactness), on demand."""
     from tinyml_harness.plugin import settings
 
-    from .host_measure import HostMeasurements
+    from targets.measure.host import HostMeasurements
 
     return HostMeasurements(prepared_data.x_test, prepared_data.y_test, class_names=prepared_data.class_names,
                             dataset_is_explicit=settings(pytestconfig).dataset is not None,

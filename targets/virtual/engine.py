@@ -1,8 +1,8 @@
 """The virtual board's engine: host TFLite Micro plus the target's cost model.
 
 What the firmware's TFLM engine does on a chip (verify, check ops, allocate, invoke), done
-on the host: outputs and arena come from TFLite Micro (targets.tflm_runner), timings are
-the latency *estimate* (targets.estimator), never a measurement.
+on the host: outputs and arena come from TFLite Micro (targets.tflm.runner), timings are
+the latency *estimate* (targets.cost.estimator), never a measurement.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class TflmEngine:
     the model is gone: the cache is invisible to the host)."""
 
     def __init__(self, target: str, arena_capacity: int) -> None:
-        from targets.registry import load_targets
+        from targets.cost.registry import load_targets
 
         targets = load_targets()
         if target not in targets:
@@ -56,10 +56,10 @@ class TflmEngine:
     def _load(self, model: bytes) -> LoadedModel:
         import numpy as np
 
-        from targets.estimator import estimate_latency
-        from targets.firmware_ops import missing_ops
-        from targets.model_analysis import analyze_model
-        from targets.tflm_runner import TflmError, TflmWorker
+        from targets.cost.estimator import estimate_latency
+        from targets.tflm.op_list import missing_ops
+        from targets.tflm.analysis import analyze_model
+        from targets.tflm.runner import TflmError, TflmWorker
 
         if len(model) < 8 or model[4:8] != b"TFL3":
             raise EngineError("E_MODEL", "not a TFLite flatbuffer (identifier TFL3 missing)")

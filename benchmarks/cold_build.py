@@ -1,11 +1,11 @@
-"""`python -m reports.bench`: how long the host gate takes, cold and warm, where the time goes, and its memory.
+"""`python -m benchmarks.cold_build`: how long the host gate takes, cold and warm, where the time goes, and its memory.
 
 One command, two scenarios, figures printed (a benchmark measures, tests assert):
 - builtin: `pytest -m host` on the built-in gestures, every variant x every target;
 - dataset: `pytest -m host --dataset DIR --variants ptq_int8,qat_int8,pruned70_int8` (float32
   comes along) on a directory dataset, by default one generated here with a fixed seed
-  (reports.bench_data: 640 samples, 12 channels, 9 classes, window 29), compared with
-  `python -m reports.bench_sequential`, a plain script that trains and converts the same
+  (benchmarks.bench_dataset: 640 samples, 12 channels, 9 classes, window 29), compared with
+  `python -m benchmarks.sequential_pipeline`, a plain script that trains and converts the same
   four variants one after another in one process (no TFLM evaluation).
 Each pytest run goes to a child process with an empty artifact cache (cold) and then the
 same cache again (warm), and writes a phase timing log (model_builders.timing) from which
@@ -131,7 +131,7 @@ def scenario(name: str, scratch: Path, args: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cold_build", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", help="directory dataset for the second scenario (default: generate one)")
     parser.add_argument("--only", choices=("builtin", "dataset"), help="run one scenario")
     parser.add_argument("--no-sequential", action="store_true", help="skip the plain sequential script")
@@ -143,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "builtin"):
             scenario("builtin", scratch, args.pytest_args)
         if args.only in (None, "dataset"):
-            from reports.bench_data import make_dataset
+            from benchmarks.bench_dataset import make_dataset
 
             dataset = Path(args.dataset) if args.dataset else make_dataset(scratch / "dataset")
             scenario("dataset", scratch, [f"--dataset={dataset}", f"--variants={DATASET_VARIANTS}",
                                           *args.pytest_args])
             if not args.no_sequential:
                 seconds, peak_kib, code, output = run_measured(
-                    [sys.executable, "-m", "reports.bench_sequential", "--dataset", str(dataset)], dict(os.environ))
+                    [sys.executable, "-m", "benchmarks.sequential_pipeline", "--dataset", str(dataset)], dict(os.environ))
                 print(f"{'sequential':<16} plain script, 4 variants: {seconds:6.1f} s wall, peak memory "
                       f"{peak_kib / 1024:6.0f} MiB, exit {code}\n    {output.strip().splitlines()[-1]}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end (other work on the machine skews the figures)")
