@@ -4,7 +4,7 @@ One command, two scenarios, figures printed (a benchmark measures, tests assert)
 - builtin: `pytest -m host` on the built-in gestures, every variant x every target;
 - dataset: `pytest -m host --dataset DIR --variants ptq_int8,qat_int8,pruned70_int8` (float32
   comes along) on a directory dataset, by default one generated here with a fixed seed
-  (benchmarks.bench_dataset: 640 samples, 12 channels, 9 classes, window 29), compared with
+  (benchmarks.directory_dataset: 640 samples, 12 channels, 9 classes, window 29), compared with
   `python -m benchmarks.sequential_pipeline`, a plain script that trains and converts the same
   four variants one after another in one process (no TFLM evaluation).
 Each pytest run goes to a child process with an empty artifact cache (cold) and then the
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "builtin"):
             scenario("builtin", scratch, args.pytest_args)
         if args.only in (None, "dataset"):
-            from benchmarks.bench_dataset import make_dataset
+            from benchmarks.directory_dataset import make_dataset
 
             dataset = Path(args.dataset) if args.dataset else make_dataset(scratch / "dataset")
             scenario("dataset", scratch, [f"--dataset={dataset}", f"--variants={DATASET_VARIANTS}",
