@@ -64,6 +64,11 @@ def _progress(config: pytest.Config):
     return show
 
 
+def built_session(config: pytest.Config) -> BuildSession | None:
+    """The run's build session if a test asked for it (the gate's run metadata reads it)."""
+    return config.stash.get(BUILD_SESSION, None)
+
+
 @pytest.fixture(scope="session")
 def build_session(pytestconfig: pytest.Config) -> BuildSession:
     """Every selected variant, built or fetched from the cache; builds.csv written."""

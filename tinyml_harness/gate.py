@@ -83,9 +83,9 @@ class GateSession:
 
     def meta(self) -> dict:
         """Versions, git commit and the fingerprint of the dataset this run built from."""
-        from tinyml_harness.build_fixtures import BUILD_SESSION
+        from tinyml_harness.build_fixtures import built_session
 
-        build = self.config.stash.get(BUILD_SESSION, None)
+        build = built_session(self.config)
         return run_meta(build.data.fingerprint if build else None, repo_dir=self.config.rootpath)
 
     @functools.cached_property
