@@ -104,7 +104,7 @@ void Device::boot() {
     embedded_result_ = w.finish();
   }
   JsonWriter w(&reply_buffer_);
-  write_banner_fields(w, "boot");
+  write_banner_fields(w, vocab::BOOT_BANNER);
   reply(w);
 }
 
