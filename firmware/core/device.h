@@ -1,5 +1,6 @@
 // The protocol core: reads host lines from a Port, dispatches the commands of
-// firmware/PROTOCOL.md (words from protocol_vocabulary.def) to an Engine, writes one "@@TMH {json}" line per host line.
+// firmware/PROTOCOL.md (words from protocol_vocabulary.def) to an Engine, writes one
+// reply line (REPLY_PREFIX + {json}) per host line.
 // Identical on the chip and in the host build; everything with logic lives here.
 #pragma once
 #include <cstddef>

@@ -10,7 +10,7 @@ const char* error_name(Error e) {
     return code;
 #include "protocol_vocabulary.def"
   }
-  return "E_PARSE";
+  return error_name(Error::kParse);  // not reached: every enumerator has its case
 }
 
 }  // namespace tmh

@@ -9,7 +9,7 @@ enum class Error {
 #include "protocol_vocabulary.def"
 };
 
-// The wire name ("E_PARSE", ...); "OK" for kOk.
+// The wire code (TMH_ERROR's second argument); "OK" for kOk.
 const char* error_name(Error e);
 
 }  // namespace tmh

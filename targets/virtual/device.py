@@ -186,7 +186,7 @@ class VirtualBoard:
             body = reply.body
         body = {"ok": body.pop("ok", True), "cmd": cmd, **body}
         self.emit(self._reply(body))
-        if cmd == CMD.reset:
+        if cmd == CMD.reset and body["ok"]:
             raise Restart()
 
     def _int(self, cmd: str, text: str, lo: int = 0, hi: int = 2**31, **fields: Any) -> int:
