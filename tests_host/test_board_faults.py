@@ -14,7 +14,7 @@ from targets.board.board import Board, run_cycle
 from targets.board.errors import BoardUnresponsive, ModelRejected, PortGone
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient
-from targets.virtual.server import VirtualBoardProcess
+from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models
 
 SAMPLES = 24

@@ -14,7 +14,7 @@ from targets.board.errors import InputTooLarge
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient, parse_reply_line
 from targets.tflm.runner import run_tflm
-from targets.virtual.server import VirtualBoardProcess
+from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models
 
 SIZES = {"3KB-32x32x3": (32, 32, 3), "9KB-96x96x1": (96, 96, 1)}

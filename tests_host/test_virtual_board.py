@@ -13,7 +13,7 @@ from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient, parse_reply_line
 from targets.board.vocabulary import PROTOCOL_VERSION
 from targets.virtual.faults import FaultPlan
-from targets.virtual.server import VirtualBoardProcess
+from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models
 
 TARGET = "esp32s3"

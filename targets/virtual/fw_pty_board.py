@@ -12,7 +12,7 @@ flight are lost and a new boot banner with a new nonce follows, as on a chip.
 
 Emulated, and the banner says so: platform "host (TFLM reference kernels)", timings from the
 host's clock. Faults cannot be armed at run time (`arm` raises); the Python virtual board
-(targets.virtual.server) does that.
+(targets.virtual.board) does that.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import tty
 from pathlib import Path
 
 from targets.virtual.device import DEFAULT_ARENA_CAPACITY
-from targets.virtual.server import end_process
+from targets.virtual.board import end_process
 
 #: What `--virtual-engine` accepts: the Python virtual board, or the firmware binary.
 VIRTUAL_ENGINES = ("python", "fw-tflm")
@@ -40,7 +40,7 @@ def tflm_source_dir() -> Path | None:
 
 class FwPtyBoard:
     """fw_host on a pty: `.port` is the slave path, `.hard_reset()` restarts the binary,
-    `.stop()` ends it. Same surface as targets.virtual.server.VirtualBoardProcess."""
+    `.stop()` ends it. Same surface as targets.virtual.board.VirtualBoardProcess."""
 
     def __init__(self, binary: Path, target: str, *, arena: int = DEFAULT_ARENA_CAPACITY,
                  extra_args: list[str] | None = None, log_path: Path | None = None) -> None:

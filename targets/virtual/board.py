@@ -6,7 +6,7 @@ hardware path (pytest-embedded serial DUT, protocol client, Board recovery) runs
 Faults are injected by ``--fault`` (targets.virtual.faults.FaultPlan) so the host's recovery can
 be tested. A hardware reset (what DTR/RTS does to a real board) is SIGUSR1 to this process.
 
-    python -m targets.virtual.server --target esp32s3 [--fault reset-eval@40 ...]
+    python -m targets.virtual.board --target esp32s3 [--fault reset-eval@40 ...]
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], mast
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m targets.virtual.server", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m targets.virtual.board", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="esp32s3")
     parser.add_argument("--fault", action="append", default=[], help="see FaultPlan; repeatable")
@@ -154,7 +154,7 @@ class VirtualBoardProcess:
                  log_path: Path | None = None, start_timeout: float = 30.0) -> None:
         plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(list(faults or []))
         self.control = Path(tempfile.mkdtemp(prefix="vb-control-")) / "faults"
-        cmd = [sys.executable, "-m", "targets.virtual.server", "--target", target, *plan.to_args(),
+        cmd = [sys.executable, "-m", "targets.virtual.board", "--target", target, *plan.to_args(),
                "--control", str(self.control)]
         if max_model_bytes is not None:
             cmd += ["--max-model-bytes", str(max_model_bytes)]
