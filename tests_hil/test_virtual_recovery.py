@@ -51,7 +51,7 @@ def test_recovery_through_pytest_embedded(faults, hil_board: Board, hil_state, i
 
     assert faulted.evaluation.outputs == clean.evaluation.outputs
     assert faulted.upload.arena_used_bytes == clean.upload.arena_used_bytes
-    assert faulted.bench == clean.bench and faulted.profile == clean.profile
+    assert faulted.timing == clean.timing and faulted.profile == clean.profile
     expected = {"noise": [], "corrupt-chunk": ["transport"], "drop-chunk": [],
                 "reset-upload": ["reset"], "reset-eval": ["reset"], "hang-eval": ["hang"]}
     assert [e.kind for e in hil_board.events] == expected[faults[0].split("@")[0]]

@@ -1,6 +1,6 @@
 """Fault recovery of targets.board.board.Board, on the virtual board through a real pty.
 
-Each test injects one fault (targets.virtual.board.FaultPlan) and asserts that the final
+Each test injects one fault (targets.virtual.faults.FaultPlan) and asserts that the final
 results equal those of a fault-free run: nothing lost, nothing duplicated. The failures
 that must not be recovered (a persistent hang, a model too large, a vanished port) must
 say clearly what happened. These run in plain `pytest` on any machine.
@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.board.board import (Board, BoardUnresponsive, ModelRejected, PortGone, run_cycle)
-from targets.board.protocol import ProtocolClient, SerialLink
+from targets.board.board import Board, run_cycle
+from targets.board.errors import BoardUnresponsive, ModelRejected, PortGone
+from targets.board.links import SerialLink
+from targets.board.protocol import ProtocolClient
 from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models
 
@@ -81,7 +83,7 @@ def assert_same_results(result, clean) -> None:
     assert result.evaluation.cycles == clean.evaluation.cycles
     assert result.upload.arena_used_bytes == clean.upload.arena_used_bytes
     assert result.upload.model_bytes == clean.upload.model_bytes
-    assert result.bench == clean.bench
+    assert result.timing == clean.timing
     assert result.profile == clean.profile
 
 
@@ -166,7 +168,7 @@ def test_model_larger_than_the_board_accepts_fails_for_that_model_only(model, sa
             report = board.load(model, name="gesture_cnn_int8")
             assert report.model_bytes == len(model)
             out = board.evaluate(samples[:3])
-            assert [len(o) for o in out.outputs] == [report.output.bytes] * 3
+            assert [len(o) for o in out.outputs] == [report.output.nbytes] * 3
             assert board.events == []
         finally:
             link.close()

@@ -13,9 +13,10 @@ import pytest
 from targets.tflm.op_list import registered_ops
 from targets.board.fw_host import (FAKE_FLAG_INVOKE_FAILS, FAKE_FLOAT32, FwHostOptions, FwHostProcess,
                              ensure_fw_host, fake_model, fake_output, sanitizer_runtime_missing)
-from targets.board.protocol import (PREFIX, BoardPanicError, BoardResetError, BoardTimeout,
-                              ProtocolClient, ProtocolError, SubprocessLink, encode_command,
-                              link_bytes_for_upload, parse_reply_line)
+from targets.board.errors import BoardPanicError, BoardResetError, BoardTimeout, ProtocolError
+from targets.board.links import SubprocessLink
+from targets.board.protocol import ProtocolClient, encode_command, link_bytes_for_upload, parse_reply_line
+from targets.board.vocabulary import PROTOCOL_VERSION, REPLY_PREFIX
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,7 +72,7 @@ class LossyLink:
 def test_banner_advertises_fake_engine_and_the_registered_ops_file():
     with fw(seed=7) as board:
         b = board.banner
-        assert b["cmd"] == "boot" and b["ok"] is True and b["proto"] == 1
+        assert b["cmd"] == "boot" and b["ok"] is True and b["proto"] == PROTOCOL_VERSION == 2
         assert b["engine"] == "fake" and b["esp_nn"] is False
         assert re.fullmatch(r"[0-9a-f]{8}", b["nonce"])
         # One source of truth: the generated op resolver lists exactly registered_ops.txt.
@@ -87,9 +88,9 @@ def test_int8_model_upload_describes_tensors_and_outputs_match_the_twin():
     with fw() as board:
         end = board.client.upload(model)
         assert end["model_bytes"] == len(model) and end["arena_used_bytes"] == 3000
-        assert end["input"] == {"type": "int8", "shape": [1, 8], "bytes": 8,
+        assert end["input"] == {"dtype": "int8", "shape": [1, 8], "nbytes": 8,
                                 "scale": 0.00390625, "zero_point": -128}
-        assert end["output"]["shape"] == [1, 5] and end["output"]["bytes"] == 5
+        assert end["output"]["shape"] == [1, 5] and end["output"]["nbytes"] == 5
         data = bytes([1, 2, 3, 250, 128, 127, 0, 77])
         assert board.client.set_input(data)["bytes"] == 8
         out = board.client.invoke()
@@ -106,21 +107,21 @@ def test_float32_model_outputs_match_the_twin():
     model = fake_model(dtype=FAKE_FLOAT32, n_in=3, n_out=6)
     with fw() as board:
         end = board.client.upload(model)
-        assert end["input"]["type"] == "float32" and end["input"]["bytes"] == 12
+        assert end["input"]["dtype"] == "float32" and end["input"]["nbytes"] == 12
         data = np.array([0.5, -1.25, 3.0], dtype="<f4").tobytes()
         out = board.client.infer(0, data)["output_bytes"]
         assert out == fake_output(model, data)
         assert np.frombuffer(out, "<f4").tolist() == [1.0, -1.5, 8.0, 4.0, 1.5, 11.0]
 
 
-def test_bench_statistics_are_consistent_and_ranges_enforced():
+def test_timing_statistics_are_consistent_and_ranges_enforced():
     with fw() as board:
         c = board.client
         with pytest.raises(ProtocolError) as e:
-            c.bench(5, 0)
+            c.time_invokes(5, 0)
         assert e.value.code == "E_STATE"
         c.upload(fake_model())
-        r = c.bench(50, 5)
+        r = c.time_invokes(50, 5)
         assert (r["runs"], r["warmup"]) == (50, 5)
         for unit in ("us", "cycles"):
             assert r[f"min_{unit}"] <= r["median_us" if unit == "us" else "median_cycles"] <= r[f"max_{unit}"]
@@ -128,7 +129,7 @@ def test_bench_statistics_are_consistent_and_ranges_enforced():
             assert r[f"std_{unit}"] >= 0
         for runs, warmup in ((0, 0), (10001, 0), (1, 1001)):
             with pytest.raises(ProtocolError) as e:
-                c.bench(runs, warmup)
+                c.time_invokes(runs, warmup)
             assert e.value.code == "E_RANGE"
 
 
@@ -241,7 +242,8 @@ ERROR_CASES = [
     ("args", None, b"upload_begin 10\n", "E_PARSE", None),
     ("number", None, b"upload_begin ten 00000000\n", "E_PARSE", None),
     ("crc", None, b"upload_begin 10 xyz\n", "E_PARSE", None),
-    ("spaces", None, b"bench  1 1\n", "E_PARSE", None),
+    ("spaces", None, b"time  1 1\n", "E_PARSE", None),
+    ("bench-is-gone", None, b"bench 1 1\n", "E_PARSE", None),
     ("control", None, b"identify\x01\n", "E_PARSE", None),
     ("not-utf8", None, b"identify \xff\xfe\n", "E_PARSE", None),
     ("chunk-no-begin", None, f"upload_chunk 0 {B64_4}\n".encode(), "E_STATE", None),
@@ -257,7 +259,7 @@ ERROR_CASES = [
      "E_TOO_LARGE", None),
     ("size", _begun, b"upload_end\n", "E_SIZE", "received"),
     ("zero", None, b"upload_begin 0 00000000\n", "E_RANGE", None),
-    ("bench-range", _good, b"bench 0 0\n", "E_RANGE", None),
+    ("time-range", _good, b"time 0 0\n", "E_RANGE", None),
     ("input", _good, f"set_input {base64.b64encode(bytes(5)).decode()}\n".encode(), "E_INPUT", "expected"),
     ("infer-input", _good, f"infer 3 {base64.b64encode(bytes(3)).decode()}\n".encode(), "E_INPUT", None),
     ("input-base64", _good, b"set_input ****\n", "E_BASE64", None),
@@ -312,7 +314,7 @@ def test_model_rejections_leave_no_model_loaded(model, code, field):
 def test_engine_invoke_failure_is_e_invoke():
     with fw() as board:
         board.client.upload(fake_model(flags=FAKE_FLAG_INVOKE_FAILS))
-        for call in (board.client.invoke, board.client.profile, lambda: board.client.bench(3, 0)):
+        for call in (board.client.invoke, board.client.profile, lambda: board.client.time_invokes(3, 0)):
             with pytest.raises(ProtocolError) as e:
                 call()
             assert e.value.code == "E_INVOKE"
@@ -334,7 +336,7 @@ def test_line_longer_than_line_max_is_discarded_then_the_next_line_works():
 
 
 def test_every_host_line_gets_exactly_one_reply():
-    lines = [b"identify\n", b"\n", b"bogus\n", b"upload_end\n", b"bench 1 1\n", b"x" * 5000 + b"\n",
+    lines = [b"identify\n", b"\n", b"bogus\n", b"upload_end\n", b"time 1 1\n", b"x" * 5000 + b"\n",
              b"\xc3\x28\n", b"upload_begin 5 0000000g\n", b"identify\r\n"]
     with fw() as board:
         board.link.write(b"".join(lines))
@@ -421,8 +423,8 @@ def test_encode_and_parse_helpers():
     with pytest.raises(ValueError):
         encode_command("upload_begin", "two words")
     assert parse_reply_line(b"I (12) x: hello\n") is None
-    assert parse_reply_line(b"garbage" + PREFIX.encode() + b'{"ok":true,"cmd":"x"}\r\n') == {"ok": True, "cmd": "x"}
-    assert parse_reply_line(PREFIX.encode() + b"{not json\n") is None
+    assert parse_reply_line(b"garbage" + REPLY_PREFIX.encode() + b'{"ok":true,"cmd":"x"}\r\n') == {"ok": True, "cmd": "x"}
+    assert parse_reply_line(REPLY_PREFIX.encode() + b"{not json\n") is None
     assert link_bytes_for_upload(3, 2048) == len("upload_begin 3 00000000\n") + len("upload_chunk 0 AAAA\n") + len("upload_end\n")
 
 
@@ -443,10 +445,10 @@ def test_sanitizer_build_runs_the_conversation_cleanly():
         lossy.banner = board.banner
         assert lossy.upload(model, window=3)["model_bytes"] == 5000
         assert c.infer(0, bytes(8))["output_bytes"] == fake_output(model, bytes(8))
-        assert c.bench(20, 2)["runs"] == 20 and len(c.profile()["ops"]) == 3
+        assert c.time_invokes(20, 2)["runs"] == 20 and len(c.profile()["ops"]) == 3
         assert raw_reply(c, b"y" * 3000 + b"\n")["code"] == "E_LINE"
         c.reset()
-        assert c.upload(fake_model(dtype=FAKE_FLOAT32))["input"]["type"] == "float32"
+        assert c.upload(fake_model(dtype=FAKE_FLOAT32))["input"]["dtype"] == "float32"
     finally:
         rc = board.close()
     err = board.stderr_text()
@@ -461,7 +463,7 @@ def test_serial_link_over_a_pty_talks_to_fw_host():
     import threading
     import tty
 
-    from targets.board.protocol import SerialLink
+    from targets.board.links import SerialLink
 
     master, slave = pty.openpty()
     tty.setraw(master)

@@ -10,7 +10,9 @@ import pytest
 
 from targets.board.board import Board
 from targets.board.fw_host import FwHostOptions, FwHostProcess, fake_model, fake_output
-from targets.board.protocol import InputTooLarge, ProtocolClient, SerialLink, parse_reply_line
+from targets.board.errors import InputTooLarge
+from targets.board.links import SerialLink
+from targets.board.protocol import ProtocolClient, parse_reply_line
 from targets.tflm.runner import run_tflm
 from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models

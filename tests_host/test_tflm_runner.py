@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from targets.tflm.runner import (
-    TensorDetails,
     TflmError,
     TflmWorker,
     dequantize_output,
@@ -13,6 +12,7 @@ from targets.tflm.runner import (
     run_tflm,
 )
 from tests_host import tiny_models
+from vocabulary.tensors import TensorSpec
 
 
 def _int8_inputs(count: int, seed: int = 0) -> np.ndarray:
@@ -22,7 +22,7 @@ def _int8_inputs(count: int, seed: int = 0) -> np.ndarray:
 def test_int8_model_runs_with_arena_from_tflm_and_its_source():
     run = run_tflm(tiny_models.gesture_cnn("int8"), _int8_inputs(4), name="gesture-int8")
     assert run.outputs.shape == (4, 3) and run.outputs.dtype == np.int8
-    assert run.input == TensorDetails("int8", (1, 50, 3), run.input.scale, run.input.zero_point, 150)
+    assert run.input == TensorSpec("int8", (1, 50, 3), run.input.scale, run.input.zero_point, 150)
     assert run.input.scale > 0 and run.output.dtype == "int8"
     assert run.arena_bytes > 0
     assert "host-tflm-python" in run.arena_source and "x86_64" in run.arena_source
@@ -103,13 +103,13 @@ def test_timeout_becomes_an_error_naming_the_model():
 
 
 def test_quantize_input_rounds_half_away_from_zero_and_clips():
-    details = TensorDetails("int8", (1, 4), scale=0.5, zero_point=-10, nbytes=4)
+    details = TensorSpec("int8", (1, 4), scale=0.5, zero_point=-10, nbytes=4)
     x = np.array([[0.25, -0.25, 0.75, 0.2]], np.float32)  # /0.5 -> 0.5, -0.5, 1.5, 0.4
     np.testing.assert_array_equal(quantize_input(x, details), [[-9, -11, -8, -10]])
     np.testing.assert_array_equal(quantize_input(np.array([[1e3, -1e3, 0, 0]]), details), [[127, -128, -10, -10]])
-    assert quantize_input(x, TensorDetails("float32", (1, 4), 0.0, 0, 16)).dtype == np.float32
+    assert quantize_input(x, TensorSpec("float32", (1, 4), 0.0, 0, 16)).dtype == np.float32
 
 
 def test_dequantize_output_uses_scale_and_zero_point():
-    details = TensorDetails("int8", (1, 3), scale=1 / 256, zero_point=-128, nbytes=3)
+    details = TensorSpec("int8", (1, 3), scale=1 / 256, zero_point=-128, nbytes=3)
     np.testing.assert_allclose(dequantize_output(np.array([[-128, 0, 127]], np.int8), details), [[0.0, 0.5, 255 / 256]])

@@ -9,8 +9,11 @@ import zlib
 import numpy as np
 import pytest
 
-from targets.board.protocol import ProtocolClient, SerialLink, parse_reply_line
-from targets.virtual.board import FaultPlan, VirtualBoardProcess
+from targets.board.links import SerialLink
+from targets.board.protocol import ProtocolClient, parse_reply_line
+from targets.board.vocabulary import PROTOCOL_VERSION
+from targets.virtual.faults import FaultPlan
+from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models
 
 TARGET = "esp32s3"
@@ -59,7 +62,7 @@ def test_banner_fields_follow_the_spec(board):
                 "line_max", "chunk_max", "free_heap", "min_free_heap", "nonce", "engine",
                 "esp_nn", "ops", "model_loaded", "model_bytes"):
         assert key in body, key
-    assert body["ok"] is True and body["cmd"] == "identify" and body["proto"] == 1
+    assert body["ok"] is True and body["cmd"] == "identify" and body["proto"] == PROTOCOL_VERSION
     assert body["engine"] == "virtual" and body["target"] == TARGET
     assert len(body["nonce"]) == 8 and int(body["nonce"], 16) >= 0
     from targets.tflm.op_list import registered_ops
@@ -70,7 +73,7 @@ def test_banner_fields_follow_the_spec(board):
 # Lines that need no model: the virtual board and the firmware core must answer alike.
 NO_MODEL_CONVERSATION = [
     b"", b"bogus", b"identify extra", b"upload_chunk 0 AAAA", b"upload_end", b"invoke",
-    b"infer 0 AAAA", b"bench 0 0", b"bench 10 2", b"bench x 1", b"profile", b"set_input AAAA",
+    b"infer 0 AAAA", b"time 0 0", b"time 10 2", b"time x 1", b"time 0 x", b"bench 1 1", b"profile", b"set_input AAAA",
     b"upload_begin 0 00000000", b"upload_begin 12 nothex!", b"upload_begin 99999999 00000000",
     b"upload_begin 8 00000000", b"upload_chunk 1 AAAA", b"upload_chunk 0 A===",
     b"upload_chunk 0 QR==", b"upload_end", b"upload_chunk 0 AAAAAAAAAAA=", b"upload_end",
@@ -114,7 +117,7 @@ def test_model_conversation_matches_the_firmware_core_and_host_tflm(board, model
             assert set(core) <= set(ours), f"{ours['cmd']}: missing {set(core) - set(ours)}"
         sample = np.random.default_rng(0).integers(-128, 128, 150, dtype=np.int8).tobytes()
         b64 = base64.b64encode(sample)
-        for line in (b"infer 7 " + b64, b"set_input " + b64, b"invoke", b"bench 5 1", b"profile",
+        for line in (b"infer 7 " + b64, b"set_input " + b64, b"invoke", b"time 5 1", b"profile",
                      b"set_input AAAA", b"identify"):
             ours, core = raw(line), fw_raw(line)
             assert _shape(ours) == _shape(core), f"{line[:20]!r}: {ours} vs {core}"
@@ -137,7 +140,7 @@ def test_model_conversation_matches_the_firmware_core_and_host_tflm(board, model
         raw(line)
     end = raw(b"upload_end")
     assert end["arena_used_bytes"] == arena and end["model_bytes"] == len(model)
-    assert end["input"] == {"type": "int8", "shape": [1, 50, 3], "bytes": 150,
+    assert end["input"] == {"dtype": "int8", "shape": [1, 50, 3], "nbytes": 150,
                             "scale": end["input"]["scale"], "zero_point": end["input"]["zero_point"]}
 
 
@@ -160,7 +163,7 @@ def test_failed_uploads_leave_no_model_and_reset_forgets_it(board, model):
     client = ProtocolClient(link)
     banner = client.reset()
     assert banner["nonce"] != nonce and banner["model_loaded"] is False
-    assert raw(b"bench 3 0")["code"] == "E_STATE"
+    assert raw(b"time 3 0")["code"] == "E_STATE"
 
 
 def test_op_the_firmware_lacks_is_named(board):

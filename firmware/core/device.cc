@@ -4,10 +4,9 @@
 #include <cstring>
 #include <memory>
 #include <new>
-#include <string_view>
 
 #include "base64.h"
-#include "bench_stats.h"
+#include "timing_stats.h"
 
 namespace tmh {
 namespace {
@@ -52,19 +51,32 @@ bool printable_ascii(const char* s, size_t len) {
   return true;
 }
 
+// The command table, from protocol_vocabulary.def. A command added there and not handled in
+// Device::handle_line's switch is a compile error (-Wswitch, -Werror).
+enum class Command {
+#define TMH_COMMAND(name, nargs, arg_names) name,
+#include "protocol_vocabulary.def"
+};
+
 struct CommandSpec {
   const char* name;
   size_t nargs;
+  Command id;
 };
 
 constexpr CommandSpec kCommands[] = {
-    {"identify", 0}, {"upload_begin", 2}, {"upload_chunk", 2}, {"upload_end", 0},
-    {"set_input", 1}, {"invoke", 0},      {"infer", 2},        {"bench", 2},
-    {"profile", 0},  {"reset", 0},        {"input_chunk", 2},
+#define TMH_COMMAND(name, nargs, arg_names) {#name, nargs, Command::name},
+#include "protocol_vocabulary.def"
 };
 
-// `infer <idx> -`: run on the input staged by input_chunk lines (inputs above one line).
-constexpr const char* kStagedInput = "-";
+// One `time` reply field per unit and statistic: "<stat>_<unit>" (mean_us, ..., median_cycles).
+void write_stats(JsonWriter& w, const char* unit, const Stats& s) {
+  char key[32];
+#define TMH_TIMING_STAT(stat)                                 \
+  std::snprintf(key, sizeof key, "%s_%s", #stat, unit); \
+  w.key(key).num(s.stat);
+#include "protocol_vocabulary.def"
+}
 
 }  // namespace
 
@@ -92,7 +104,7 @@ void Device::boot() {
     embedded_result_ = w.finish();
   }
   JsonWriter w(&reply_buffer_);
-  write_banner_fields(w, "boot");
+  write_banner_fields(w, vocab::BOOT_BANNER);
   reply(w);
 }
 
@@ -111,7 +123,7 @@ size_t Device::feed(const uint8_t* data, size_t len) {
                       static_cast<unsigned>(reader_.line_max()));
         JsonWriter extra;
         extra.key("line_max").u64(reader_.line_max());
-        reply_error("?", Error::kLine, msg, &extra);
+        reply_error(vocab::UNKNOWN_COMMAND, Error::kLine, msg, &extra);
         break;
       }
     }
@@ -128,7 +140,7 @@ bool Device::poll(uint32_t timeout_ms) {
 }
 
 void Device::reply(JsonWriter& w) {
-  const std::string& line = w.finish_line(kReplyPrefix);
+  const std::string& line = w.finish_line(vocab::REPLY_PREFIX);
   port_.write(line.data(), line.size());
 }
 
@@ -144,11 +156,11 @@ void Device::reply_error(const char* cmd, Error code, const char* msg, JsonWrite
 
 void Device::handle_line(const char* line, size_t len) {
   if (!printable_ascii(line, len)) {
-    reply_error("?", Error::kParse, "line has bytes that are not printable ASCII");
+    reply_error(vocab::UNKNOWN_COMMAND, Error::kParse, "line has bytes that are not printable ASCII");
     return;
   }
   if (len == 0) {
-    reply_error("?", Error::kParse, "empty line");
+    reply_error(vocab::UNKNOWN_COMMAND, Error::kParse, "empty line");
     return;
   }
   // Tokenize in a copy (a buffer sized at boot): words separated by single spaces.
@@ -173,7 +185,7 @@ void Device::handle_line(const char* line, size_t len) {
     if (std::strcmp(words[0], c.name) == 0) spec = &c;
   }
   if (spec == nullptr) {
-    reply_error("?", Error::kParse, "unknown command");
+    reply_error(vocab::UNKNOWN_COMMAND, Error::kParse, "unknown command");
     return;
   }
   if (bad_spacing) {
@@ -188,23 +200,24 @@ void Device::handle_line(const char* line, size_t len) {
     return;
   }
   const char* const* args = words + 1;
-  const std::string_view name = spec->name;
-  if (name == "identify") cmd_identify();
-  else if (name == "upload_begin") cmd_upload_begin(args);
-  else if (name == "upload_chunk") cmd_upload_chunk(args);
-  else if (name == "upload_end") cmd_upload_end();
-  else if (name == "set_input") cmd_set_input(args);
-  else if (name == "input_chunk") cmd_input_chunk(args);
-  else if (name == "invoke") cmd_invoke("invoke", false, 0);
-  else if (name == "infer") cmd_infer(args);
-  else if (name == "bench") cmd_bench(args);
-  else if (name == "profile") cmd_profile();
-  else if (name == "reset") cmd_reset();
+  switch (spec->id) {
+    case Command::identify: cmd_identify(); break;
+    case Command::upload_begin: cmd_upload_begin(args); break;
+    case Command::upload_chunk: cmd_upload_chunk(args); break;
+    case Command::upload_end: cmd_upload_end(); break;
+    case Command::set_input: cmd_set_input(args); break;
+    case Command::input_chunk: cmd_input_chunk(args); break;
+    case Command::invoke: cmd_invoke("invoke", false, 0); break;
+    case Command::infer: cmd_infer(args); break;
+    case Command::time: cmd_time(args); break;
+    case Command::profile: cmd_profile(); break;
+    case Command::reset: cmd_reset(); break;
+  }
 }
 
 void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
   w.key("ok").boolean(true).key("cmd").str(cmd);
-  w.key("proto").i64(kProtocolVersion);
+  w.key("proto").i64(vocab::PROTOCOL_VERSION);
   w.key("fw").str(config_.fw_version);
   w.key("target").str(config_.target);
   w.key("platform").str(config_.platform);
@@ -230,11 +243,11 @@ void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
 
 void Device::write_tensor(JsonWriter& w, const char* key, const TensorInfo& t) {
   w.key(key).begin_object();
-  w.key("type").str(t.type);
+  w.key("dtype").str(t.dtype);
   w.key("shape").begin_array();
   for (int d : t.shape) w.i64(d);
   w.end_array();
-  w.key("bytes").u64(t.bytes);
+  w.key("nbytes").u64(t.nbytes);
   w.key("scale").num(t.scale);
   w.key("zero_point").i64(t.zero_point);
   w.end_object();
@@ -496,7 +509,7 @@ void Device::cmd_infer(const char* const* args) {
     reply_error("infer", Error::kParse, "idx is not a decimal number");
     return;
   }
-  if (std::strcmp(args[1], kStagedInput) == 0) {
+  if (std::strcmp(args[1], vocab::STAGED_INPUT) == 0) {
     if (!engine_.loaded()) {
       reply_error("infer", Error::kState, "no model loaded");
       return;
@@ -518,31 +531,35 @@ void Device::cmd_infer(const char* const* args) {
   cmd_invoke("infer", true, idx);
 }
 
-void Device::cmd_bench(const char* const* args) {
+void Device::cmd_time(const char* const* args) {
   uint32_t runs = 0, warmup = 0;
   if (!parse_u32(args[0], &runs) || !parse_u32(args[1], &warmup)) {
-    reply_error("bench", Error::kParse, "runs and warmup must be decimal numbers");
+    reply_error("time", Error::kParse, "runs and warmup must be decimal numbers");
     return;
   }
-  if (runs < 1 || runs > kBenchMaxRuns || warmup > kBenchMaxWarmup) {
-    reply_error("bench", Error::kRange, "runs must be 1..10000 and warmup 0..1000");
+  if (runs < 1 || runs > vocab::TIME_MAX_RUNS || warmup > vocab::TIME_MAX_WARMUP) {
+    char msg[64];
+    std::snprintf(msg, sizeof msg, "runs must be 1..%u and warmup 0..%u",
+                  static_cast<unsigned>(vocab::TIME_MAX_RUNS),
+                  static_cast<unsigned>(vocab::TIME_MAX_WARMUP));
+    reply_error("time", Error::kRange, msg);
     return;
   }
   if (!engine_.loaded()) {
-    reply_error("bench", Error::kState, "no model loaded");
+    reply_error("time", Error::kState, "no model loaded");
     return;
   }
   // The median needs every sample: 8 bytes per run, asked for only now, freed after.
   std::unique_ptr<uint32_t[]> us(new (std::nothrow) uint32_t[runs]);
   std::unique_ptr<uint32_t[]> cycles(new (std::nothrow) uint32_t[runs]);
   if (!us || !cycles) {
-    reply_error("bench", Error::kAlloc, "not enough heap for the run samples; use fewer runs");
+    reply_error("time", Error::kAlloc, "not enough heap for the run samples; use fewer runs");
     return;
   }
   for (uint32_t i = 0; i < warmup; ++i) {
     const EngineResult r = engine_.invoke();
     if (r.code != Error::kOk) {
-      reply_error("bench", Error::kInvoke, r.detail.c_str());
+      reply_error("time", Error::kInvoke, r.detail.c_str());
       return;
     }
   }
@@ -553,22 +570,20 @@ void Device::cmd_bench(const char* const* args) {
     const uint32_t c1 = port_.cycles();
     const int64_t t1 = port_.micros();
     if (r.code != Error::kOk) {
-      reply_error("bench", Error::kInvoke, r.detail.c_str());
+      reply_error("time", Error::kInvoke, r.detail.c_str());
       return;
     }
     us[i] = static_cast<uint32_t>(t1 - t0);
     cycles[i] = c1 - c0;
   }
-  const Stats su = compute_stats(us.get(), runs);
-  const Stats sc = compute_stats(cycles.get(), runs);
+  // Named as the vocabulary's units: TMH_TIMING_UNIT(us) reads us_stats.
+  const Stats us_stats = compute_stats(us.get(), runs);
+  const Stats cycles_stats = compute_stats(cycles.get(), runs);
   JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("bench");
+  w.key("ok").boolean(true).key("cmd").str("time");
   w.key("runs").u64(runs).key("warmup").u64(warmup);
-  w.key("mean_us").num(su.mean).key("min_us").num(su.min).key("max_us").num(su.max);
-  w.key("std_us").num(su.std).key("median_us").num(su.median);
-  w.key("mean_cycles").num(sc.mean).key("min_cycles").num(sc.min);
-  w.key("max_cycles").num(sc.max).key("std_cycles").num(sc.std);
-  w.key("median_cycles").num(sc.median);
+#define TMH_TIMING_UNIT(unit) write_stats(w, #unit, unit##_stats);
+#include "protocol_vocabulary.def"
   reply(w);
 }
 

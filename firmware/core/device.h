@@ -1,5 +1,6 @@
 // The protocol core: reads host lines from a Port, dispatches the commands of
-// firmware/PROTOCOL.md to an Engine, writes one "@@TMH {json}" line per host line.
+// firmware/PROTOCOL.md (words from protocol_vocabulary.def) to an Engine, writes one
+// reply line (REPLY_PREFIX + {json}) per host line.
 // Identical on the chip and in the host build; everything with logic lives here.
 #pragma once
 #include <cstddef>
@@ -12,14 +13,10 @@
 #include "json_writer.h"
 #include "line_reader.h"
 #include "port.h"
+#include "protocol_vocabulary.h"
 #include "upload.h"
 
 namespace tmh {
-
-constexpr int kProtocolVersion = 1;
-constexpr const char* kReplyPrefix = "@@TMH ";
-constexpr uint32_t kBenchMaxRuns = 10000;
-constexpr uint32_t kBenchMaxWarmup = 1000;
 
 struct DeviceConfig {
   const char* fw_version = "0.1.0";
@@ -69,7 +66,7 @@ class Device {
   void cmd_input_chunk(const char* const* args);
   void cmd_invoke(const char* cmd, bool has_idx, uint32_t idx);
   void cmd_infer(const char* const* args);
-  void cmd_bench(const char* const* args);
+  void cmd_time(const char* const* args);
   void cmd_profile();
   void cmd_reset();
 

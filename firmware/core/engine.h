@@ -12,9 +12,9 @@
 namespace tmh {
 
 struct TensorInfo {
-  std::string type;         // "int8", "float32", ... (TfLiteType name, lower case)
+  std::string dtype;        // "int8", "float32", ... (TfLiteType name, lower case)
   std::vector<int> shape;
-  size_t bytes = 0;
+  size_t nbytes = 0;
   double scale = 0;         // 0 when not quantized
   int64_t zero_point = 0;
 };

@@ -1,27 +1,15 @@
-// Error codes of the serial protocol, spelled exactly as firmware/PROTOCOL.md lists them.
+// Error codes of the serial protocol, from protocol_vocabulary.def (the list the host reads).
 #pragma once
 
 namespace tmh {
 
 enum class Error {
   kOk = 0,
-  kParse,     // E_PARSE
-  kLine,      // E_LINE
-  kState,     // E_STATE
-  kSeq,       // E_SEQ
-  kBase64,    // E_BASE64
-  kTooLarge,  // E_TOO_LARGE
-  kSize,      // E_SIZE
-  kCrc,       // E_CRC
-  kModel,     // E_MODEL
-  kOp,        // E_OP
-  kAlloc,     // E_ALLOC
-  kInput,     // E_INPUT
-  kInvoke,    // E_INVOKE
-  kRange,     // E_RANGE
+#define TMH_ERROR(id, code) k##id,
+#include "protocol_vocabulary.def"
 };
 
-// The wire name ("E_PARSE", ...); "OK" for kOk.
+// The wire code (TMH_ERROR's second argument); "OK" for kOk.
 const char* error_name(Error e);
 
 }  // namespace tmh

@@ -1,4 +1,4 @@
-// Builds one compact JSON object (the body of a "@@TMH " line). Only what replies need:
+// Builds one compact JSON object (the body of a reply line). Only what replies need:
 // strings, integers, doubles, booleans, arrays, nested objects. Keys are written as given
 // (callers pass literals); string values are escaped.
 #pragma once

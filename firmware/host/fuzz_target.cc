@@ -33,7 +33,8 @@ void check_replies(const std::string& out, size_t host_lines) {
     const size_t end = out.find('\n', start);
     if (end == std::string::npos) std::abort();  // a reply without its newline
     const std::string line = out.substr(start, end - start);
-    if (line.compare(0, 6, tmh::kReplyPrefix) != 0) std::abort();
+    const std::string prefix = tmh::vocab::REPLY_PREFIX;
+    if (line.compare(0, prefix.size(), prefix) != 0) std::abort();
     for (unsigned char c : line) {
       if (c < 0x20 || c > 0x7E) std::abort();
     }

@@ -25,9 +25,9 @@ const char* type_name(TfLiteType t) {
 
 TensorInfo describe(const TfLiteTensor* t) {
   TensorInfo info;
-  info.type = type_name(t->type);
+  info.dtype = type_name(t->type);
   for (int i = 0; t->dims != nullptr && i < t->dims->size; ++i) info.shape.push_back(t->dims->data[i]);
-  info.bytes = t->bytes;
+  info.nbytes = t->bytes;
   info.scale = t->params.scale;
   info.zero_point = t->params.zero_point;
   return info;

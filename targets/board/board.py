@@ -17,16 +17,21 @@ from the first index without an acknowledged reply, so nothing is lost or duplic
 """
 from __future__ import annotations
 
+import base64
 import collections
 import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from targets.board.errors import (BoardError, BoardResetError, BoardTimeout, BoardUnresponsive,
+                                  ModelRejected, PortGone, ProtocolError)
 # The evaluation stream pipelines lines, so it uses the client's reply reader and timing
 # (ProtocolClient.next_reply, invoke_timeout) besides its one-command-one-reply methods.
-from targets.board.protocol import (BoardResetError, BoardTimeout, ProtocolClient, ProtocolError,
-                              encode_command)
+from targets.board.protocol import ProtocolClient, encode_command
+from targets.board.replies import (CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport,
+                                   UploadReport)
+from targets.board.vocabulary import CMD, ERR, UNKNOWN_COMMAND
 
 try:  # tcdrain on a pty whose other end closed raises termios.error, not an OSError
     import termios
@@ -35,93 +40,10 @@ try:  # tcdrain on a pty whose other end closed raises termios.error, not an OSE
 except ImportError:  # Windows
     PORT_ERRORS = (OSError, EOFError)
 
-TRANSPORT_CODES = frozenset({"E_CRC", "E_SEQ", "E_BASE64", "E_LINE", "E_PARSE", "E_SIZE"})
-REJECT_CODES = frozenset({"E_TOO_LARGE", "E_MODEL", "E_OP", "E_ALLOC"})
-
-
-class BoardError(Exception):
-    """The board could not do what was asked; the message says what, where, and why."""
-
-
-class ModelRejected(BoardError):
-    """The board refused this model (too large, bad flatbuffer, missing op, arena too small)."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class BoardUnresponsive(BoardError):
-    """The board hung again after a hardware reset."""
-
-
-class PortGone(BoardError):
-    """The serial port disappeared (board unplugged, USB reset)."""
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    type: str
-    shape: tuple[int, ...]
-    bytes: int
-    scale: float
-    zero_point: int
-
-    @classmethod
-    def from_reply(cls, body: dict[str, Any]) -> "TensorSpec":
-        return cls(type=str(body["type"]), shape=tuple(int(d) for d in body["shape"]),
-                   bytes=int(body["bytes"]), scale=float(body.get("scale", 0.0)),
-                   zero_point=int(body.get("zero_point", 0)))
-
-
-@dataclass(frozen=True)
-class UploadReport:
-    model_bytes: int
-    crc32: int
-    arena_used_bytes: int
-    free_heap: int
-    input: TensorSpec
-    output: TensorSpec
-    seconds: float
-
-
-@dataclass(frozen=True)
-class BenchReport:
-    runs: int
-    warmup: int
-    mean_us: float
-    min_us: float
-    max_us: float
-    std_us: float
-    median_us: float
-    mean_cycles: float
-    min_cycles: float
-    max_cycles: float
-    std_cycles: float
-    median_cycles: float
-
-
-@dataclass(frozen=True)
-class OpProfile:
-    index: int
-    op: str
-    us: float
-    cycles: int
-
-
-@dataclass
-class EvalReport:
-    outputs: list[bytes]  # by sample index
-    us: list[float]
-    cycles: list[int]
-    seconds: float
-
-
-@dataclass(frozen=True)
-class RecoveryEvent:
-    kind: str  # "reset" | "transport" | "lost-line" | "hang"
-    during: str
-    detail: str
+#: bytes damaged on the wire: retransmit
+TRANSPORT_CODES = frozenset({ERR.E_CRC, ERR.E_SEQ, ERR.E_BASE64, ERR.E_LINE, ERR.E_PARSE, ERR.E_SIZE})
+#: the board refuses this model: never retried
+REJECT_CODES = frozenset({ERR.E_TOO_LARGE, ERR.E_MODEL, ERR.E_OP, ERR.E_ALLOC})
 
 
 @dataclass
@@ -165,19 +87,15 @@ class Board:
         self._upload = None
         return self._recovering(f"upload of {name}", self._do_upload, reload=False)
 
-    def bench(self, runs: int = 100, warmup: int = 10) -> BenchReport:
-        def go() -> BenchReport:
-            r = self.client.bench(runs, warmup)
-            return BenchReport(**{f: (int(r[f]) if f in ("runs", "warmup") else float(r[f]))
-                                  for f in BenchReport.__dataclass_fields__})
-        return self._recovering(f"bench of {self._model_name}", go)
+    def time_invokes(self, runs: int = 100, warmup: int = 10) -> TimingReport:
+        """The board times `runs` invokes of the loaded model after `warmup` untimed ones."""
+        def go() -> TimingReport:
+            return TimingReport.from_reply(self.client.time_invokes(runs, warmup))
+        return self._recovering(f"timing of {self._model_name}", go)
 
     def profile(self) -> list[OpProfile]:
         def go() -> list[OpProfile]:
-            ops = self.client.profile()
-            ops = ops["ops"] if isinstance(ops, dict) else ops
-            return [OpProfile(int(o["index"]), str(o["op"]), float(o["us"]), int(o["cycles"]))
-                    for o in ops]
+            return OpProfile.list_from_reply(self.client.profile())
         return self._recovering(f"profile of {self._model_name}", go)
 
     def evaluate(self, samples: Sequence[bytes],
@@ -212,7 +130,7 @@ class Board:
             line_max = int((self.client.banner or self.banner).get("line_max", 0) or 0)
             while state["next"] < n:
                 while next_send < n:
-                    line = encode_command("infer", next_send, samples[next_send])
+                    line = encode_command(CMD.infer, next_send, samples[next_send])
                     if line_max and len(line) > line_max:
                         # Too large for one line: input_chunk lines, then `infer idx -`,
                         # once every reply in flight is in (chunks are stop-and-wait).
@@ -229,11 +147,11 @@ class Board:
                     next_send += 1
                 if not pending:
                     continue
-                reply = self.client.next_reply("infer", self._reply_timeout(in_flight))
-                if reply.get("cmd") not in ("infer", "?"):
+                reply = self.client.next_reply(CMD.infer, self._reply_timeout(in_flight))
+                if reply.get("cmd") not in (CMD.infer, UNKNOWN_COMMAND):
                     continue  # a late reply to a command that timed out earlier
                 if not reply.get("ok", False):
-                    raise ProtocolError(reply, "infer")
+                    raise ProtocolError(reply, CMD.infer)
                 got = int(reply.get("idx", -1))
                 expected, size = pending[0]
                 if got < expected:
@@ -270,11 +188,8 @@ class Board:
                     f"{self.name} refused model {self._model_name} ({len(self._model)} B): "
                     f"{code}: {_msg(exc)}", code) from None
             raise
-        report = UploadReport(
-            model_bytes=int(reply["model_bytes"]), crc32=zlib.crc32(self._model),
-            arena_used_bytes=int(reply["arena_used_bytes"]), free_heap=int(reply["free_heap"]),
-            input=TensorSpec.from_reply(reply["input"]), output=TensorSpec.from_reply(reply["output"]),
-            seconds=time.monotonic() - started)
+        report = UploadReport.from_reply(reply, crc32=zlib.crc32(self._model),
+                                         seconds=time.monotonic() - started)
         if report.model_bytes != len(self._model):
             raise BoardError(f"{self.name}: board holds {report.model_bytes} B of model "
                              f"{self._model_name}, sent {len(self._model)} B")
@@ -303,7 +218,7 @@ class Board:
                 must_reload = reload and self._model is not None
             except ProtocolError as exc:
                 code = _code(exc)
-                if code == "E_STATE" and self._model is not None:
+                if code == ERR.E_STATE and self._model is not None:
                     self._note("reset", during, f"E_STATE ({_msg(exc)}): board lost its model")
                     must_reload = reload
                 elif code in TRANSPORT_CODES:
@@ -349,7 +264,7 @@ class Board:
     def _probe(self) -> str:
         """After a timeout: "dead" (hung), "alive" (a line was lost), or "restarted"."""
         try:
-            body = self._guard("probe", lambda: self.client.request("identify", timeout=self.probe_timeout))
+            body = self._guard("probe", lambda: self.client.request(CMD.identify, timeout=self.probe_timeout))
         except (BoardTimeout, ProtocolError):
             return "dead"
         except BoardResetError as exc:
@@ -383,8 +298,6 @@ class Board:
 def _output_bytes(reply: dict[str, Any]) -> bytes:
     out = reply.get("output_bytes")
     if out is None:
-        import base64
-
         out = base64.b64decode(reply["output"])
     return bytes(out)
 
@@ -408,25 +321,14 @@ def _last_lines(exc: BoardTimeout) -> str:
     return "\n".join("  | " + ln.rstrip() for ln in text[-20:]) or "  (nothing)"
 
 
-@dataclass
-class CycleResult:
-    """Everything one model costs on a board: upload+verify, bench, profile, evaluation."""
-
-    upload: UploadReport
-    bench: BenchReport
-    profile: list[OpProfile]
-    evaluation: EvalReport
-    seconds: float
-
-
 def run_cycle(board: Board, model: bytes, *, name: str, samples: Sequence[bytes],
               runs: int = 100, warmup: int = 10) -> CycleResult:
-    """The per-variant HIL cycle, in the order a bench runs it. Bench runs on the input left
+    """The per-variant HIL cycle, in the order a bench runs it. `time` runs on the input left
     by the last sample of the previous model, or zeros (the firmware's choice); the
     evaluation stream comes last so a reset there re-uploads a verified model."""
     started = time.monotonic()
     upload = board.load(model, name=name)
-    bench = board.bench(runs, warmup)
+    timing = board.time_invokes(runs, warmup)
     profile = board.profile()
     evaluation = board.evaluate(samples)
-    return CycleResult(upload, bench, profile, evaluation, time.monotonic() - started)
+    return CycleResult(upload, timing, profile, evaluation, time.monotonic() - started)

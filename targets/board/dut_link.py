@@ -13,9 +13,12 @@ from typing import Any
 
 import pexpect
 
-# A reply line, or a line carrying a panic/reset marker (DESIGN.md, failure vocabulary).
+from targets.board.vocabulary import PANIC_MARKERS, REPLY_PREFIX
+
+# A reply line, or a line carrying a panic/reset marker (the protocol vocabulary's words).
 LINE_PATTERN = re.compile(
-    rb"(@@TMH [^\r\n]*|[^\r\n]*(?:Guru Meditation|rst:0x|abort\(\)|Brownout|Task watchdog)[^\r\n]*)\r?\n")
+    rb"(" + re.escape(REPLY_PREFIX.encode()) + rb"[^\r\n]*|[^\r\n]*(?:"
+    + b"|".join(re.escape(m.encode()) for m in PANIC_MARKERS) + rb")[^\r\n]*)\r?\n")
 
 
 class DutLink:

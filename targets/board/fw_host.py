@@ -21,14 +21,15 @@ from typing import Sequence
 
 from filelock import FileLock
 
-from targets.board.protocol import ProtocolClient, SubprocessLink
+from targets.board.links import SubprocessLink
+from targets.board.protocol import ProtocolClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 HOST_SOURCE_DIR = FIRMWARE_DIR / "host"
 BUILD_ROOT = REPO_ROOT / "build"
 # What the host binaries are built from; a newer file here triggers a rebuild.
-SOURCE_GLOBS = ("core/*.cc", "core/*.h", "host/*.cc", "host/*.h", "host/CMakeLists.txt",
+SOURCE_GLOBS = ("core/*.cc", "core/*.h", "core/*.def", "host/*.cc", "host/*.h", "host/CMakeLists.txt",
                 "cmake/*.cmake", "main/registered_ops.txt", "main/esp_port.*",
                 "host/idf_sim/*.cc", "host/idf_sim/include/*.h", "host/idf_sim/include/*/*.h")
 #: What the TFLM build adds (its TFLite Micro sources are outside the repository, and read-only).

@@ -1,8 +1,9 @@
-"""Host client of the firmware's serial protocol (firmware/PROTOCOL.md).
+"""Host client of the firmware's serial protocol (firmware/PROTOCOL.md): the line codec and
+ProtocolClient. Its words (prefix, commands, codes, markers) come from targets.board.vocabulary.
 
 One client for every board kind: the real chip over pyserial, the firmware core's host
 build (fw_host) over pipes, the virtual board over a pty, pytest-embedded's dut. They
-differ only in the `Link` (write bytes, read one raw line). The client watches every read
+differ only in the `Link` (targets.board.links: write bytes, read one raw line). The client watches every read
 for what a board does when it goes wrong: a boot banner with a new nonce (it restarted),
 panic markers in its log, silence (timeouts scaled to the work asked for).
 """
@@ -11,87 +12,24 @@ from __future__ import annotations
 import base64
 import collections
 import json
-import os
-import queue
-import subprocess
-import threading
 import time
 import zlib
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
-PREFIX = "@@TMH "
-STAGED_INPUT = "-"  # `infer <idx> -`: run on the input staged by input_chunk lines
-PROTO_VERSION = 1
-# Printed by ESP-IDF / the ROM when a chip panics or resets; never part of a healthy run.
-PANIC_MARKERS = ("Guru Meditation", "rst:0x", "abort()", "Brownout", "Task watchdog")
+from targets.board.errors import (BoardPanicError, BoardResetError, BoardTimeout, InputTooLarge,
+                                  ProtocolError)
+from targets.board.links import Link
+from targets.board.vocabulary import (BOOT_BANNER, CMD, ERR, PANIC_MARKERS, REPLY_PREFIX,
+                                      STAGED_INPUT, UNKNOWN_COMMAND)
+
 # Wait for the banner that follows a panic before reporting it (the chip reboots itself).
 PANIC_BANNER_WAIT_S = 5.0
 # A command the device answers without doing heavy work: this long, plus link time.
 BASE_TIMEOUT_S = 2.0
-# Assumed invoke time until the client has measured one (bench/profile timeouts).
+# Assumed invoke time until the client has measured one (time/profile timeouts).
 DEFAULT_INVOKE_S = 0.2
 # Kept for failure messages.
 LAST_LINES = 40
-
-
-class ProtocolError(Exception):
-    """The device answered ok=false. `code` is one of PROTOCOL.md's error codes."""
-
-    def __init__(self, reply: dict[str, Any], command: str = "") -> None:
-        self.reply = reply
-        self.code = str(reply.get("code", "E_?"))
-        self.msg = str(reply.get("msg", ""))
-        self.command = command
-        super().__init__(f"{self.code}: {self.msg} (reply to {command or reply.get('cmd', '?')!r}: "
-                         f"{json.dumps(reply)[:300]})")
-
-
-class BoardResetError(Exception):
-    """A boot banner with a new nonce arrived mid-command: the board restarted and lost
-    any uploaded model. `banner` is the new banner (None if a panic was seen and no
-    banner followed in time)."""
-
-    def __init__(self, banner: dict[str, Any] | None, message: str = "") -> None:
-        self.banner = banner
-        nonce = banner.get("nonce") if banner else None
-        super().__init__(message or f"board restarted (new boot banner, nonce {nonce})")
-
-
-class BoardPanicError(BoardResetError):
-    """A panic or reset marker appeared in the board's log during a command. A reset
-    error too: whoever recovers from resets recovers from this."""
-
-    def __init__(self, marker: str, last_lines: list[str], banner: dict[str, Any] | None) -> None:
-        self.marker = marker
-        self.last_lines = list(last_lines)
-        shown = "\n".join("  | " + ln for ln in self.last_lines[-20:])
-        after = (f"rebooted (nonce {banner.get('nonce')})" if banner
-                 else "no boot banner followed")
-        super().__init__(banner, f"board log shows {marker!r}; {after}. Last lines:\n{shown}")
-
-
-class InputTooLarge(ValueError):
-    """An input this board cannot take, found before anything was sent. The message names
-    the limit and the firmware's Kconfig option that raises it."""
-
-
-class BoardTimeout(Exception):
-    """No reply in time. `last_lines` are the last lines the board printed."""
-
-    def __init__(self, what: str, timeout: float, last_lines: list[str]) -> None:
-        self.what = what
-        self.timeout = timeout
-        self.last_lines = list(last_lines)
-        shown = "\n".join("  | " + ln for ln in self.last_lines[-20:]) or "  (nothing)"
-        super().__init__(f"no reply to {what!r} within {timeout:.1f} s. Last lines seen:\n{shown}")
-
-
-class Link(Protocol):
-    """A transport: raw bytes out, one raw line in (noise included)."""
-
-    def write(self, data: bytes) -> None: ...
-
-    def readline(self, timeout: float) -> bytes | None: ...  # None on timeout
 
 
 # ------------------------------------------------------------------ line encoding
@@ -118,11 +56,11 @@ def parse_reply_line(line: bytes) -> dict[str, Any] | None:
     followed by something that is not a JSON object). The prefix may follow log text on
     the same line (a log line the chip did not finish)."""
     text = line.decode("utf-8", "replace").rstrip("\r\n")
-    at = text.find(PREFIX)
+    at = text.find(REPLY_PREFIX)
     if at < 0:
         return None
     try:
-        body = json.loads(text[at + len(PREFIX):])
+        body = json.loads(text[at + len(REPLY_PREFIX):])
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
@@ -130,7 +68,7 @@ def parse_reply_line(line: bytes) -> dict[str, Any] | None:
 
 def chunk_payload_max(chunk_max: int, line_max: int) -> int:
     """Largest chunk (decoded bytes) that fits both chunk_max and one line."""
-    overhead = len("upload_chunk ") + 10 + 1 + 1  # seq up to 10 digits, space, newline
+    overhead = len(CMD.upload_chunk) + 1 + 10 + 1 + 1  # seq up to 10 digits, space, newline
     fits_line = (line_max - overhead) // 4 * 3
     n = min(chunk_max, fits_line)
     if n < 1:
@@ -141,11 +79,11 @@ def chunk_payload_max(chunk_max: int, line_max: int) -> int:
 def link_bytes_for_upload(model_size: int, chunk_max: int) -> int:
     """Bytes the host sends for a whole upload (begin, chunks, end), to compute the link
     time at a baud rate (10 bits per byte on a UART). Replies go the other way."""
-    total = len(f"upload_begin {model_size} 00000000\n") + len("upload_end\n")
+    total = len(encode_command(CMD.upload_begin, model_size, "00000000")) + len(encode_command(CMD.upload_end))
     full, rest = divmod(model_size, chunk_max)
     sizes = [chunk_max] * full + ([rest] if rest else [])
     for seq, n in enumerate(sizes):
-        total += len(f"upload_chunk {seq} ") + 4 * ((n + 2) // 3) + 1
+        total += len(f"{CMD.upload_chunk} {seq} ") + 4 * ((n + 2) // 3) + 1
     return total
 
 
@@ -198,7 +136,7 @@ class ProtocolClient:
                 if marker:
                     self._on_panic(marker)
                 continue
-            if body.get("cmd") == "boot":
+            if body.get("cmd") == BOOT_BANNER:
                 if not watch:
                     return body
                 old = self.banner.get("nonce") if self.banner else None
@@ -213,7 +151,7 @@ class ProtocolClient:
         try:
             banner = self.next_reply("boot banner after a panic",
                                       self._timeout(PANIC_BANNER_WAIT_S), watch=False)
-            while banner.get("cmd") != "boot":
+            while banner.get("cmd") != BOOT_BANNER:
                 banner = self.next_reply("boot banner after a panic",
                                           self._timeout(PANIC_BANNER_WAIT_S), watch=False)
         except BoardTimeout:
@@ -235,11 +173,11 @@ class ProtocolClient:
             if remaining <= 0:
                 raise BoardTimeout(what, t, list(self._recent))
             body = self.next_reply(what, remaining, watch=False)
-            if body.get("cmd") == "boot":
+            if body.get("cmd") == BOOT_BANNER:
                 self.banner = body
                 return body
-            if body.get("cmd") == "reset" and not body.get("ok", False):
-                raise ProtocolError(body, "reset")
+            if body.get("cmd") == CMD.reset and not body.get("ok", False):
+                raise ProtocolError(body, CMD.reset)
 
     def request(self, line: str, *, timeout: float) -> dict[str, Any]:
         """Sends one command line, returns its reply (ok=true). `timeout` is scaled by
@@ -258,7 +196,7 @@ class ProtocolClient:
                 body = self.next_reply(cmd, max(deadline - time.monotonic(), 0.0))
             except BoardTimeout as exc:
                 raise BoardTimeout(cmd, t, exc.last_lines) from None
-            if body.get("cmd") not in (cmd, "?"):
+            if body.get("cmd") not in (cmd, UNKNOWN_COMMAND):
                 continue  # a stale reply (the request it answers timed out)
             if not body.get("ok", False):
                 raise ProtocolError(body, cmd)
@@ -274,8 +212,8 @@ class ProtocolClient:
 
     def identify(self) -> dict[str, Any]:
         """The banner fields, now. Records them as the current banner."""
-        body = self._command("identify")
-        self.banner = {**body, "cmd": "boot"}
+        body = self._command(CMD.identify)
+        self.banner = {**body, "cmd": BOOT_BANNER}
         return body
 
     def upload(self, model: bytes, *, on_progress: Callable[[int, int], None] | None = None,
@@ -292,11 +230,11 @@ class ProtocolClient:
         size = len(model)
         chunk = chunk_payload_max(int(self.banner.get("chunk_max", 2048)),
                                   int(self.banner.get("line_max", 4096)))
-        self._command("upload_begin", size, f"{zlib.crc32(model):08x}")
+        self._command(CMD.upload_begin, size, f"{zlib.crc32(model):08x}")
         chunks = [model[i:i + chunk] for i in range(0, size, chunk)]
         self._send_chunks(chunks, size, on_progress, max(1, window), max_retries)
         # upload_end runs the verifier and AllocateTensors: a second or so on a chip.
-        return self._command("upload_end", timeout=BASE_TIMEOUT_S + 8.0 + size / 20_000)
+        return self._command(CMD.upload_end, timeout=BASE_TIMEOUT_S + 8.0 + size / 20_000)
 
     def _send_chunks(self, chunks: Sequence[bytes], size: int,
                      on_progress: Callable[[int, int], None] | None, window: int,
@@ -311,11 +249,11 @@ class ProtocolClient:
         per_reply = self._timeout(BASE_TIMEOUT_S) + self.link_seconds(line_bytes * window)
         while expected < len(chunks):
             while next_seq < len(chunks) and len(in_flight) < window:
-                self.link.write(encode_command("upload_chunk", next_seq, chunks[next_seq]))
+                self.link.write(encode_command(CMD.upload_chunk, next_seq, chunks[next_seq]))
                 in_flight.append((next_seq, generation))
                 next_seq += 1
             try:
-                body = self.next_reply("upload_chunk", per_reply)
+                body = self.next_reply(CMD.upload_chunk, per_reply)
             except BoardTimeout:
                 retries += 1
                 if retries > max_retries:
@@ -324,7 +262,7 @@ class ProtocolClient:
                 in_flight.clear()
                 next_seq = expected  # lost lines or replies: resend from the last known point
                 continue
-            if body.get("cmd") not in ("upload_chunk", "?"):
+            if body.get("cmd") not in (CMD.upload_chunk, UNKNOWN_COMMAND):
                 continue
             seq = body.get("seq")
             # Match the reply to what was sent; lines that got no reply were lost.
@@ -343,33 +281,33 @@ class ProtocolClient:
                         on_progress(done, size)
                 continue
             code = body.get("code")
-            if code == "E_SEQ" and "expected" in body:
+            if code == ERR.E_SEQ and "expected" in body:
                 if gen != generation:
                     continue  # sent before the last rewind: already handled
                 retries += 1
                 if retries > max_retries:
-                    raise ProtocolError(body, "upload_chunk")
+                    raise ProtocolError(body, CMD.upload_chunk)
                 expected = int(body["expected"])
                 if next_seq != expected:
                     generation += 1
                     next_seq = expected
                 continue
-            if code in ("E_BASE64", "E_PARSE", "E_LINE") and gen == generation:
+            if code in (ERR.E_BASE64, ERR.E_PARSE, ERR.E_LINE) and gen == generation:
                 retries += 1  # the line was damaged on the way: send it again
                 if retries > max_retries:
-                    raise ProtocolError(body, "upload_chunk")
+                    raise ProtocolError(body, CMD.upload_chunk)
                 generation += 1
                 next_seq = expected
                 continue
             if gen != generation:
                 continue
-            raise ProtocolError(body, "upload_chunk")
+            raise ProtocolError(body, CMD.upload_chunk)
 
     def _too_long(self, line: bytes) -> bool:
         line_max = int(self.banner.get("line_max", 0)) if self.banner else 0
         return bool(line_max) and len(line) > line_max
 
-    def stage_input(self, data: bytes, purpose: str = "infer") -> dict[str, Any]:
+    def stage_input(self, data: bytes, purpose: str = CMD.infer) -> dict[str, Any]:
         """Writes an input too large for one line into the input tensor with `input_chunk`
         lines (stop-and-wait; each reply checked). Raises InputTooLarge, before sending
         anything, when the firmware does not take input chunks."""
@@ -388,15 +326,15 @@ class ProtocolClient:
         size = chunk_payload_max(chunk_max, line_max)
         reply: dict[str, Any] = {}
         for offset in range(0, len(data), size):
-            reply = self._command("input_chunk", offset, data[offset:offset + size],
+            reply = self._command(CMD.input_chunk, offset, data[offset:offset + size],
                                   timeout=BASE_TIMEOUT_S + self.link_seconds(4 * size // 3 + 32))
         return reply
 
     def set_input(self, data: bytes) -> dict[str, Any]:
-        if self._too_long(encode_command("set_input", data)):
-            reply = self.stage_input(data, "set_input")
+        if self._too_long(encode_command(CMD.set_input, data)):
+            reply = self.stage_input(data, CMD.set_input)
             return {**reply, "bytes": reply.get("received", len(data))}
-        return self._command("set_input", data)
+        return self._command(CMD.set_input, data)
 
     def _timed(self, body: dict[str, Any]) -> dict[str, Any]:
         body["output_bytes"] = base64.b64decode(body.get("output", ""))
@@ -414,156 +352,26 @@ class ProtocolClient:
 
     def invoke(self) -> dict[str, Any]:
         """Runs one inference; the output tensor's bytes are in reply["output_bytes"]."""
-        return self._timed(self._command("invoke", timeout=self._invoke_timeout(1)))
+        return self._timed(self._command(CMD.invoke, timeout=self._invoke_timeout(1)))
 
     def infer(self, idx: int, data: bytes) -> dict[str, Any]:
         """set_input + invoke in one line; reply["idx"] echoes idx. An input too large for
         one line goes first in input_chunk lines, then `infer <idx> -` runs it."""
-        if self._too_long(encode_command("infer", idx, data)):
-            self.stage_input(data, "infer")
-            return self._timed(self._command("infer", idx, STAGED_INPUT, timeout=self._invoke_timeout(1)))
-        return self._timed(self._command("infer", idx, data, timeout=self._invoke_timeout(1)))
+        if self._too_long(encode_command(CMD.infer, idx, data)):
+            self.stage_input(data, CMD.infer)
+            return self._timed(self._command(CMD.infer, idx, STAGED_INPUT, timeout=self._invoke_timeout(1)))
+        return self._timed(self._command(CMD.infer, idx, data, timeout=self._invoke_timeout(1)))
 
-    def bench(self, runs: int, warmup: int, *, timeout: float | None = None) -> dict[str, Any]:
+    def time_invokes(self, runs: int, warmup: int, *, timeout: float | None = None) -> dict[str, Any]:
+        """`time <runs> <warmup>`: the device times `runs` invokes after `warmup` untimed
+        ones; the reply carries the vocabulary's TIMING_FIELDS."""
         t = timeout if timeout is not None else self._invoke_timeout(runs + warmup)
-        return self._command("bench", runs, warmup, timeout=t)
+        return self._command(CMD.time, runs, warmup, timeout=t)
 
     def profile(self) -> dict[str, Any]:
-        return self._command("profile", timeout=self._invoke_timeout(2))
+        return self._command(CMD.profile, timeout=self._invoke_timeout(2))
 
     def reset(self, banner_timeout: float = 10.0) -> dict[str, Any]:
         """Restarts the board; returns the new banner."""
-        self.link.write(encode_command("reset"))
+        self.link.write(encode_command(CMD.reset))
         return self._await_banner("reset (boot banner)", banner_timeout)
-
-
-# ------------------------------------------------------------------ links
-class _LineSplitter:
-    """Turns a byte stream into lines; a partial line waits for its newline."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        lines = []
-        while True:
-            at = self._buf.find(b"\n")
-            if at < 0:
-                return lines
-            lines.append(bytes(self._buf[:at + 1]))
-            del self._buf[:at + 1]
-
-
-class SubprocessLink:
-    """A Link to a process speaking the protocol on stdin/stdout (fw_host, the virtual
-    board's engine). EOFError once the process has exited and its output is drained."""
-
-    def __init__(self, argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None, stderr: Any = subprocess.DEVNULL) -> None:
-        self.argv = list(argv)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=stderr, cwd=cwd, env=env, bufsize=0)
-        self._lines: queue.Queue[bytes | None] = queue.Queue()
-        self._eof = False
-        self._reader = threading.Thread(target=self._pump, name=f"link:{self.argv[0]}", daemon=True)
-        self._reader.start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        splitter = _LineSplitter()
-        fd = self.proc.stdout.fileno()
-        while True:
-            data = os.read(fd, 65536)
-            if not data:
-                break
-            for line in splitter.feed(data):
-                self._lines.put(line)
-        self._lines.put(None)
-
-    def write(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def readline(self, timeout: float) -> bytes | None:
-        if self._eof:
-            raise EOFError(f"{self.argv[0]} exited with code {self.proc.poll()}")
-        try:
-            line = self._lines.get(timeout=max(timeout, 0.0))
-        except queue.Empty:
-            return None
-        if line is None:
-            self._eof = True
-            raise EOFError(f"{self.argv[0]} exited with code {self.proc.wait()}")
-        return line
-
-    def close(self, timeout: float = 5.0) -> int | None:
-        """Closes stdin (the process exits on EOF), waits, kills if it must."""
-        if self.proc.stdin and not self.proc.stdin.closed:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(timeout=timeout)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-    def __enter__(self) -> "SubprocessLink":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class SerialLink:
-    """A Link over a serial port (pyserial); the port stays open until close()."""
-
-    def __init__(self, port: str, baud: int = 115200, *, exclusive: bool = True) -> None:
-        import serial  # pyserial; imported here so hosts without ports need not load it
-
-        self.port = port
-        self.baud = baud
-        # DTR/RTS drive EN and GPIO0 on most devkits: keep them released, or opening the
-        # port would hold the chip in reset (what idf.py monitor does too).
-        self.serial = serial.Serial()
-        self.serial.port = port
-        self.serial.baudrate = baud
-        self.serial.timeout = 0.05
-        self.serial.dtr = False
-        self.serial.rts = False
-        self.serial.exclusive = exclusive
-        self.serial.open()
-        self._splitter = _LineSplitter()
-        self._ready: collections.deque[bytes] = collections.deque()
-
-    def write(self, data: bytes) -> None:
-        self.serial.write(data)
-        self.serial.flush()
-
-    def readline(self, timeout: float) -> bytes | None:
-        deadline = time.monotonic() + timeout
-        while not self._ready:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            self.serial.timeout = min(remaining, 0.1)
-            data = self.serial.read(max(1, self.serial.in_waiting))
-            if data:
-                self._ready.extend(self._splitter.feed(data))
-        return self._ready.popleft()
-
-    def close(self) -> None:
-        self.serial.close()
-
-    def __enter__(self) -> "SerialLink":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

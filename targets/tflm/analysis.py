@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from targets.tflm.op_list import REGISTERED_OPS_FILE, missing_ops
-from targets.tflm.runner import TensorDetails
+from vocabulary.tensors import TensorSpec
 
 _ITEM_BYTES = {
     "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int32": 4, "uint8": 1,
@@ -69,8 +69,8 @@ class ModelAnalysis:
     macs: int
     param_bytes: int
     peak_activation_bytes: int
-    input: TensorDetails
-    output: TensorDetails
+    input: TensorSpec
+    output: TensorSpec
     deployable: bool
     notes: list[str]
     name: str = ""
@@ -78,18 +78,12 @@ class ModelAnalysis:
 
 
 @dataclass(frozen=True)
-class _Tensor:
-    dtype: str
-    shape: tuple[int, ...]
-    nbytes: int
-    constant: bool
-    variable: bool
-    scale: float
-    zero_point: int
+class _Graph:
+    """The main subgraph's tensors, and which are constant (weights) or variable (state)."""
 
-    @property
-    def elements(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+    tensors: list[TensorSpec]
+    constant: list[bool]
+    variable: list[bool]
 
 
 def _schema():
@@ -116,13 +110,6 @@ def _tensor_bytes(dtype: str, elements: int) -> int:
     if dtype in _PACKED_BITS:
         return (elements * _PACKED_BITS[dtype] + 7) // 8
     return elements * _ITEM_BYTES.get(dtype, 0)
-
-
-def _details(tensor: _Tensor) -> TensorDetails:
-    return TensorDetails(
-        dtype=tensor.dtype, shape=tensor.shape, scale=tensor.scale,
-        zero_point=tensor.zero_point, nbytes=tensor.nbytes,
-    )
 
 
 def analyze_model(model_bytes: bytes, *, name: str) -> ModelAnalysis:
@@ -180,7 +167,9 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
         opcodes.append(op)
 
     graph = model.Subgraphs(0)
-    tensors: list[_Tensor] = []
+    tensors: list[TensorSpec] = []
+    constant: list[bool] = []
+    variable: list[bool] = []
     for t in range(graph.TensorsLength()):
         tensor = graph.Tensors(t)
         dtype = type_names.get(tensor.Type(), f"type{tensor.Type()}").lower()
@@ -193,8 +182,11 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
             scale = float(quant.Scale(0))
             zero_point = int(quant.ZeroPoint(0)) if quant.ZeroPointLength() else 0
         elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        constant = bool(buffer_bytes) and tensor.Buffer() > 0 and buffer_bytes[tensor.Buffer()] > 0
-        tensors.append(_Tensor(dtype, shape, _tensor_bytes(dtype, elements), constant, bool(tensor.IsVariable()), scale, zero_point))
+        constant.append(bool(buffer_bytes) and tensor.Buffer() > 0 and buffer_bytes[tensor.Buffer()] > 0)
+        variable.append(bool(tensor.IsVariable()))
+        tensors.append(TensorSpec(dtype=dtype, shape=shape, scale=scale, zero_point=zero_point,
+                                  nbytes=_tensor_bytes(dtype, elements),
+                                  name=(tensor.Name() or b"").decode("utf-8", "replace")))
         if dtype not in _ITEM_BYTES and dtype not in _PACKED_BITS:
             notes.append(f"tensor {t} has type {dtype}, size not counted")
 
@@ -221,8 +213,8 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
         ins = [t for t in ins if t >= 0]
         outs = [t for t in outs if t >= 0]
         op_io.append((ins, outs))
-        activations = [tensors[t] for t in ins if not tensors[t].constant]
-        dtype = (activations[0] if activations else tensors[outs[0]] if outs else _Tensor("unknown", (), 0, False, False, 0.0, 0)).dtype
+        activations = [tensors[t] for t in ins if not constant[t]]
+        dtype = activations[0].dtype if activations else tensors[outs[0]].dtype if outs else "unknown"
         elements = max([t.elements for t in activations] + [tensors[t].elements for t in outs] + [0])
         macs = _macs(op, [tensors[t] for t in ins], [tensors[t] for t in outs])
         if op in MAC_OPS and dtype in ("float32", "float16") and _weights(op, ins, tensors) in ("int8", "uint8", "int4"):
@@ -242,9 +234,10 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
         op_infos=op_infos,
         macs=sum(info.macs for info in op_infos),
         param_bytes=sum(buffer_bytes),
-        peak_activation_bytes=_peak_activation_bytes(tensors, op_io, graph_inputs, graph_outputs),
-        input=_details(tensors[graph_inputs[0]]),
-        output=_details(tensors[graph_outputs[0]]),
+        peak_activation_bytes=_peak_activation_bytes(_Graph(tensors, constant, variable), op_io,
+                                                     graph_inputs, graph_outputs),
+        input=tensors[graph_inputs[0]],
+        output=tensors[graph_outputs[0]],
         deployable=deployable,
         notes=notes,
         name=name,
@@ -252,12 +245,12 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
     )
 
 
-def _weights(op: str, ins: list[int], tensors: list[_Tensor]) -> str | None:
+def _weights(op: str, ins: list[int], tensors: list[TensorSpec]) -> str | None:
     position = 1  # CONV_2D / DEPTHWISE / FULLY_CONNECTED: (input, weights, bias); TRANSPOSE_CONV: (shape, weights, input)
     return tensors[ins[position]].dtype if len(ins) > position else None
 
 
-def _macs(op: str, ins: list[_Tensor], outs: list[_Tensor]) -> int:
+def _macs(op: str, ins: list[TensorSpec], outs: list[TensorSpec]) -> int:
     """Multiply-accumulates for one invoke, from the weight and output shapes."""
     if not outs or len(ins) < 2:
         return 0
@@ -275,7 +268,7 @@ def _macs(op: str, ins: list[_Tensor], outs: list[_Tensor]) -> int:
 
 
 def _peak_activation_bytes(
-    tensors: list[_Tensor],
+    graph: _Graph,
     op_io: list[tuple[list[int], list[int]]],
     graph_inputs: list[int],
     graph_outputs: list[int],
@@ -291,16 +284,16 @@ def _peak_activation_bytes(
         for t in ins + outs:
             first_use.setdefault(t, i)
             last_use[t] = max(last_use.get(t, i), i)
-    live = {t for t in first_use if not tensors[t].constant}
+    live = {t for t in first_use if not graph.constant[t]}
     peak = 0
     for i in range(len(op_io)):
         total = sum(
-            tensors[t].nbytes for t in live
-            if tensors[t].variable or first_use[t] <= i <= last_use.get(t, first_use[t])
+            graph.tensors[t].nbytes for t in live
+            if graph.variable[t] or first_use[t] <= i <= last_use.get(t, first_use[t])
         )
         peak = max(peak, total)
     if not op_io:
-        peak = sum(tensors[t].nbytes for t in live)
+        peak = sum(graph.tensors[t].nbytes for t in live)
     return peak
 
 

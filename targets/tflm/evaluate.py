@@ -16,7 +16,8 @@ import numpy as np
 
 from model_builders.timing import phase
 from targets.tflm.analysis import ModelAnalysis, analyze_model
-from targets.tflm.runner import TensorDetails, TflmWorker, dequantize_output, quantize_input
+from targets.tflm.runner import TflmWorker, dequantize_output, quantize_input
+from vocabulary.tensors import TensorSpec
 
 
 @dataclass
@@ -34,15 +35,15 @@ class HostEvaluation:
     max_abs_diff: float | None
     """Largest |TFLM - reference| for float outputs."""
     analysis: ModelAnalysis
-    input: TensorDetails
-    output: TensorDetails
+    input: TensorSpec
+    output: TensorSpec
     seconds: float
     engine: str
     """"tflm" or "tflite-reference" (dynamic-range models)."""
     raw_outputs: np.ndarray | None = None
 
 
-def _check_shape(name: str, x: np.ndarray, y: np.ndarray, details: TensorDetails) -> None:
+def _check_shape(name: str, x: np.ndarray, y: np.ndarray, details: TensorSpec) -> None:
     expected = details.shape[1:]
     if x.ndim != len(details.shape) or tuple(x.shape[1:]) != tuple(expected):
         raise ValueError(

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from targets.tflm.worker import HEADER
+from vocabulary.tensors import TensorSpec
 
 DEFAULT_ARENA_SIZE = 1 << 20
 """1 MiB: ample for the small models this harness targets; pass arena_size to test limits."""
@@ -37,22 +38,13 @@ class TflmError(Exception):
     """TFLM could not run a model: crash (with its signal), timeout, or TFLM's own error text."""
 
 
-@dataclass(frozen=True)
-class TensorDetails:
-    dtype: str
-    shape: tuple[int, ...]
-    scale: float
-    zero_point: int
-    nbytes: int
-
-
 @dataclass
 class TflmRun:
     outputs: np.ndarray
     arena_bytes: int
     arena_source: str
-    input: TensorDetails
-    output: TensorDetails
+    input: TensorSpec
+    output: TensorSpec
 
 
 def _signal_name(returncode: int) -> str:
@@ -96,8 +88,8 @@ class TflmWorker:
             raise
         self.arena_bytes: int = info["arena_bytes"]
         self.arena_source: str = info["arena_source"]
-        self.input = TensorDetails(**info["input"])
-        self.output = TensorDetails(**info["output"])
+        self.input = TensorSpec(**info["input"])
+        self.output = TensorSpec(**info["output"])
 
     def invoke(self, inputs: np.ndarray, *, timeout: float | None = None) -> np.ndarray:
         """Outputs (N, *output_shape[1:]) in the output dtype for inputs (N, *input_shape[1:])."""
@@ -225,7 +217,7 @@ def run_tflm(
         )
 
 
-def quantize_input(x: np.ndarray, details: TensorDetails) -> np.ndarray:
+def quantize_input(x: np.ndarray, details: TensorSpec) -> np.ndarray:
     """Float features -> the input tensor's dtype, as the firmware and TFLite's QUANTIZE do.
 
     q = round(x / scale) + zero_point, clipped to the dtype's range, computed in float32
@@ -247,7 +239,7 @@ def quantize_input(x: np.ndarray, details: TensorDetails) -> np.ndarray:
     return np.clip(rounded + details.zero_point, info.min, info.max).astype(dtype)
 
 
-def dequantize_output(raw: np.ndarray, details: TensorDetails) -> np.ndarray:
+def dequantize_output(raw: np.ndarray, details: TensorSpec) -> np.ndarray:
     """Raw output tensor values -> float32: (q - zero_point) * scale; float outputs unchanged."""
     raw = np.asarray(raw)
     if np.dtype(details.dtype).kind == "f" or details.scale == 0:

@@ -63,7 +63,7 @@ class StderrCapture:
 
 
 def tensor_details(details: dict) -> dict:
-    """Plain-python tensor description the parent turns into a TensorDetails."""
+    """Plain-python tensor description the parent turns into a vocabulary.tensors.TensorSpec."""
     dtype = np.dtype(details["dtype"])
     shape = tuple(int(d) for d in details["shape"])
     quant = details.get("quantization_parameters") or {}
@@ -75,6 +75,7 @@ def tensor_details(details: dict) -> dict:
         "scale": float(scales[0]) if scales.size else 0.0,
         "zero_point": int(zero_points[0]) if zero_points.size else 0,
         "nbytes": int(np.prod(shape, dtype=np.int64)) * dtype.itemsize,
+        "name": str(details.get("name", "")),
     }
 
 

@@ -10,12 +10,15 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from targets.board.vocabulary import ERR
+from vocabulary.tensors import TensorSpec
+
 
 @dataclass
 class LoadedModel:
     arena_used_bytes: int
-    input: dict[str, Any]  # protocol tensor description
-    output: dict[str, Any]
+    input: TensorSpec
+    output: TensorSpec
     est_total_us: float
     est_per_op: list[tuple[int, str, float]]
     invoke: Callable[[bytes], bytes]
@@ -62,21 +65,21 @@ class TflmEngine:
         from targets.tflm.runner import TflmError, TflmWorker
 
         if len(model) < 8 or model[4:8] != b"TFL3":
-            raise EngineError("E_MODEL", "not a TFLite flatbuffer (identifier TFL3 missing)")
+            raise EngineError(ERR.E_MODEL, "not a TFLite flatbuffer (identifier TFL3 missing)")
         try:
             analysis = analyze_model(model, name="uploaded")
         except Exception as exc:  # any parse failure is a verification failure
-            raise EngineError("E_MODEL", f"flatbuffer verification failed: {exc}") from exc
+            raise EngineError(ERR.E_MODEL, f"flatbuffer verification failed: {exc}") from exc
         missing = missing_ops(list(analysis.ops))
         if missing:
-            raise EngineError("E_OP", f"op {missing[0]} not registered", op=missing[0])
+            raise EngineError(ERR.E_OP, f"op {missing[0]} not registered", op=missing[0])
         try:
             worker = TflmWorker(model, name="virtual-board")
         except TflmError as exc:
-            raise EngineError("E_MODEL", f"TFLM could not load the model: {exc}") from exc
+            raise EngineError(ERR.E_MODEL, f"TFLM could not load the model: {exc}") from exc
         if worker.arena_bytes > self.arena_capacity:
             worker.close()
-            raise EngineError("E_ALLOC", f"arena needs {worker.arena_bytes} B",
+            raise EngineError(ERR.E_ALLOC, f"arena needs {worker.arena_bytes} B",
                               arena_capacity=self.arena_capacity)
         estimate = estimate_latency(analysis, self.profile)
         in_d, out_d = worker.input, worker.output
@@ -87,12 +90,12 @@ class TflmEngine:
             try:
                 out = worker.invoke(batch)
             except TflmError as exc:
-                raise EngineError("E_INVOKE", str(exc)) from exc
+                raise EngineError(ERR.E_INVOKE, str(exc)) from exc
             return np.ascontiguousarray(out, dtype=out_dtype).tobytes()
 
         return LoadedModel(
             arena_used_bytes=int(worker.arena_bytes),
-            input=_describe(in_d), output=_describe(out_d),
+            input=in_d, output=out_d,
             est_total_us=float(estimate.total_us),
             est_per_op=[(int(o.index), str(o.op), float(o.us)) for o in estimate.per_op],
             invoke=invoke, close=worker.close)
@@ -102,10 +105,3 @@ class TflmEngine:
             model.close()
         self._cache.clear()
 
-
-def _describe(details: Any) -> dict[str, Any]:
-    import numpy as np
-
-    return {"type": np.dtype(details.dtype).name, "shape": [int(d) for d in details.shape],
-            "bytes": int(details.nbytes), "scale": float(details.scale),
-            "zero_point": int(details.zero_point)}

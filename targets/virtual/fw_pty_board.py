@@ -23,7 +23,8 @@ import time
 import tty
 from pathlib import Path
 
-from targets.virtual.board import DEFAULT_ARENA_CAPACITY, end_process
+from targets.virtual.device import DEFAULT_ARENA_CAPACITY
+from targets.virtual.board import end_process
 
 #: What `--virtual-engine` accepts: the Python virtual board, or the firmware binary.
 VIRTUAL_ENGINES = ("python", "fw-tflm")

@@ -1,4 +1,5 @@
-// Summary statistics of a benchmark's timed runs (MLPerf Tiny reports the median).
+// Summary statistics of the `time` command's timed runs (MLPerf Tiny reports the median).
+// Members are named as protocol_vocabulary.def's TMH_TIMING_STAT words (device.cc relies on it).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -1,0 +1,184 @@
+"""One protocol vocabulary (firmware/core/protocol_vocabulary.def): the C++ core (fw_host, built
+from it), the virtual board and the Python client all speak its words, and nothing else
+defines them."""
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from targets.board import vocabulary as vocab
+from targets.board.fw_host import FIRMWARE_DIR, REPO_ROOT, FwHostProcess, fake_model
+from targets.board.protocol import parse_reply_line
+from targets.board.replies import TimingReport
+from targets.virtual.device import VirtualBoard
+from targets.virtual.engine import LoadedModel
+from vocabulary.tensors import TensorSpec
+
+
+# ------------------------------------------------------------------ the two boards
+class _StubEngine:
+    """What VirtualBoard needs from its engine, without TFLM: a 4-byte int8 model."""
+
+    profile = SimpleNamespace(sram_bytes=512 * 1024, fw_ram_overhead_bytes=64 * 1024)
+    arena_capacity = 64 * 1024
+    clock_mhz = 240
+
+    def load(self, data: bytes) -> LoadedModel:
+        spec = TensorSpec("int8", (1, 4), 0.5, -1, 4)
+        return LoadedModel(arena_used_bytes=1000, input=spec, output=spec, est_total_us=12.5,
+                           est_per_op=[(0, "FULLY_CONNECTED", 12.5)],
+                           invoke=lambda x: bytes(x), close=lambda: None)
+
+
+class _Virtual:
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.board = VirtualBoard("esp32s3", _StubEngine(), self.out.append)
+
+    def __call__(self, line: bytes) -> dict:
+        self.out.clear()
+        self.board.handle_line(line)
+        replies = [parse_reply_line(b) for b in b"".join(self.out).splitlines(keepends=True)]
+        replies = [r for r in replies if r is not None]
+        assert len(replies) == 1, (line, self.out)
+        return replies[0]
+
+
+class _Core:
+    def __init__(self, fw: FwHostProcess) -> None:
+        self.fw = fw
+
+    def __call__(self, line: bytes) -> dict:
+        self.fw.link.write(line + b"\n")
+        while True:
+            raw = self.fw.link.readline(10.0)
+            assert raw is not None, f"fw_host did not answer {line[:40]!r}"
+            body = parse_reply_line(raw)
+            if body is not None and body.get("cmd") != vocab.BOOT_BANNER:
+                return body
+
+
+@pytest.fixture(scope="module")
+def both():
+    with FwHostProcess() as fw:
+        yield {"core": _Core(fw), "virtual": _Virtual()}
+
+
+def _upload(ask, model: bytes) -> dict:
+    import base64
+    import zlib
+
+    assert ask(f"upload_begin {len(model)} {zlib.crc32(model):08x}".encode())["ok"]
+    assert ask(b"upload_chunk 0 " + base64.b64encode(model))["ok"]
+    return ask(b"upload_end")
+
+
+# ------------------------------------------------------------------ the file itself
+def test_the_vocabulary_file_is_read_strictly():
+    calls = vocab.parse_vocabulary('#ifndef X\nTMH_STRING(A, "a(b), // c")  // note\n'
+                                   "TMH_COMMAND(go, 2, \"x y\")\n")
+    assert calls == [("TMH_STRING", ["A", "a(b), // c"]), ("TMH_COMMAND", ["go", 2, "x y"])]
+    for bad in ("TMH_COMMAND(go, 2)", "TMH_NOPE(1)", "int x = 1;", 'TMH_STRING(A, "open)'):
+        with pytest.raises(ValueError, match=":1:"):
+            vocab.parse_vocabulary(bad)
+
+
+def test_python_words_follow_the_file():
+    assert vocab.PROTOCOL_VERSION == 2 and vocab.REPLY_PREFIX == "@@TMH "
+    assert vocab.CMD.time == "time" and "bench" not in vocab.CMD
+    with pytest.raises(AttributeError, match="not a protocol command"):
+        vocab.CMD.bench  # noqa: B018
+    assert tuple(f.name for f in fields(TimingReport)) == vocab.TIMING_FIELDS
+    assert TensorSpec.WIRE_FIELDS == vocab.TENSOR_FIELDS
+    assert set(TensorSpec.from_wire(TensorSpec("int8", (1,), 1.0, 0, 1).to_wire()).to_wire()) == set(vocab.TENSOR_FIELDS)
+
+
+# ------------------------------------------------------------------ both boards agree with it
+@pytest.mark.parametrize("side", ["core", "virtual"])
+def test_identify_carries_the_protocol_version(both, side):
+    reply = both[side](b"identify")
+    assert reply["ok"] and reply["cmd"] == vocab.CMD.identify
+    assert reply["proto"] == vocab.PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize("side", ["core", "virtual"])
+def test_the_command_table_is_the_vocabularys(both, side):
+    """Every command is known, with its argument count; a word outside the table is not."""
+    ask = both[side]
+    for name, nargs in vocab.COMMANDS.items():
+        reply = ask(" ".join([name] + ["1"] * (nargs + 1)).encode())
+        assert (reply["ok"], reply["cmd"], reply["code"]) == (False, name, vocab.ERR.E_PARSE), reply
+    for word in ("bench", "times", "IDENTIFY"):
+        reply = ask(word.encode())
+        assert (reply["cmd"], reply["code"]) == (vocab.UNKNOWN_COMMAND, vocab.ERR.E_PARSE), reply
+
+
+def test_the_virtual_board_handles_exactly_the_vocabularys_commands():
+    handlers = {name[len("cmd_"):] for name in dir(VirtualBoard) if name.startswith("cmd_")}
+    assert handlers == set(vocab.COMMANDS)
+
+
+@pytest.mark.parametrize("side", ["core", "virtual"])
+def test_replies_use_the_vocabularys_fields_and_codes(both, side):
+    ask = both[side]
+    assert ask(b"time 1 0")["code"] == vocab.ERR.E_STATE
+    model = fake_model(n_in=4, n_out=4) if side == "core" else bytes(16)
+    end = _upload(ask, model)
+    assert end["ok"], end
+    for key in ("input", "output"):
+        assert tuple(end[key]) == vocab.TENSOR_FIELDS
+        assert TensorSpec.from_wire(end[key]).nbytes == 4
+    timing = ask(b"time 3 1")
+    assert tuple(k for k in timing if k not in ("ok", "cmd")) == vocab.TIMING_FIELDS
+    assert TimingReport.from_reply(timing).runs == 3
+    over = ask(f"time {vocab.TIME_MAX_RUNS + 1} 0".encode())
+    assert over["code"] == vocab.ERR.E_RANGE
+    assert ask(f"time {vocab.TIME_MAX_RUNS} {vocab.TIME_MAX_WARMUP + 1}".encode())["code"] == vocab.ERR.E_RANGE
+    assert ask(f"infer 0 {vocab.STAGED_INPUT}".encode())["code"] == vocab.ERR.E_INPUT
+    codes = {ask(line)["code"] for line in (b"", b"upload_end", b"upload_chunk 0 AAAA", b"upload_begin x 0",
+                                            b"set_input ***", b"upload_begin 0 00000000")}
+    assert codes <= set(vocab.ERROR_CODES)
+
+
+# ------------------------------------------------------------------ nothing else defines the words
+def _library_python() -> list[Path]:
+    return sorted(p for top in ("targets", "vocabulary") for p in (REPO_ROOT / top).rglob("*.py"))
+
+
+def test_no_python_module_spells_the_prefix_or_the_panic_markers():
+    offenders = [str(p.relative_to(REPO_ROOT)) for p in _library_python()
+                 if "@@TMH" in p.read_text() or "Guru Meditation" in p.read_text()]
+    assert offenders == []
+
+
+def test_board_and_virtual_code_take_error_codes_from_the_vocabulary():
+    literal = re.compile(r"""["']E_[A-Z0-9_]+["']""")
+    offenders = {str(p.relative_to(REPO_ROOT)): literal.findall(p.read_text())
+                 for p in _library_python()
+                 if p.parent.name in ("board", "virtual") and p.name != "vocabulary.py"}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_cpp_core_spells_no_word_outside_the_vocabulary():
+    core = FIRMWARE_DIR / "core"
+    for path in sorted(core.glob("*.cc")) + sorted(core.glob("*.h")):
+        text = path.read_text()
+        assert "@@TMH" not in text, path.name
+        assert not re.search(r'"E_[A-Z]', text), f"{path.name} spells an error code"
+        assert "kCommands[] = {" not in text or "protocol_vocabulary.def" in text, path.name
+
+
+def test_docs_and_fuzz_dictionary_name_every_word():
+    spec = (FIRMWARE_DIR / "PROTOCOL.md").read_text()
+    assert f"# Serial protocol (version {vocab.PROTOCOL_VERSION})" in spec
+    for name in vocab.COMMANDS:
+        assert f"| `{name}" in spec, f"PROTOCOL.md's command table lacks {name}"
+    for code in vocab.ERROR_CODES:
+        assert f"| `{code}` |" in spec, f"PROTOCOL.md's error table lacks {code}"
+    words = {word.strip() for word in
+             re.findall(r'^[^#"]*"([^"]*)"', (FIRMWARE_DIR / "host" / "fuzz.dict").read_text(), re.M)}
+    assert set(vocab.COMMANDS) <= words
