@@ -32,12 +32,13 @@ class _CountingLink:
 def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
                warmup: int = 10, baud: int = 921600) -> int:
     """Timing goals of the HIL cycle, printed (tests assert correctness, not time):
-    1. the virtual board's full per-variant cycle (upload + verify, bench of `runs` after
+    1. the virtual board's full per-variant cycle (upload + verify, `time` of `runs` after
        `warmup`, `samples`-sample evaluation), wall clock on this machine;
     2. the same cycle on a real UART at `baud`, computed from the bytes the protocol moved
        in run 1 (10 bits per byte) plus the chip's compute from the latency estimate."""
     from targets.board.board import Board, run_cycle
-    from targets.board.protocol import ProtocolClient, SerialLink
+    from targets.board.links import SerialLink
+    from targets.board.protocol import ProtocolClient
 
     print("building demo models (reference CNN, untrained; sizes as the real variants) ...", flush=True)
     models = build_demo_models(samples=samples)
@@ -74,7 +75,7 @@ def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
         if round_ != "warm":
             continue
         link_s = (sent + received) * 10 / baud
-        compute_s = (runs + warmup + samples + 1) * r.bench.mean_us / 1e6
+        compute_s = (runs + warmup + samples + 1) * r.timing.mean_us / 1e6
         total = link_s + compute_s
         print(f"{kind:<8} {sent:>10} {received:>10} {link_s:>7.2f} {compute_s:>10.3f} {total:>8.2f} "
               f"{'<5 s ' + ('ok' if total < 5 else 'MISSED'):>8}")
