@@ -60,7 +60,7 @@ def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
                                    runs=runs, warmup=warmup)
                 rows.append((kind, round_, len(model), result, link.sent, link.received))
         link.inner.close()
-    print(f"\nvirtual board ({target}), {samples} samples, bench {runs} runs after {warmup} warm-up:")
+    print(f"\nvirtual board ({target}), {samples} samples, time {runs} runs after {warmup} warm-up:")
     print(f"{'model':<8} {'round':<5} {'bytes':>7} {'upload s':>9} {'eval s':>7} {'cycle s':>8} "
           f"{'goal':>6}")
     for kind, round_, size, r, _, _ in rows:
