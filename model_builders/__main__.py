@@ -11,7 +11,14 @@ import time
 from pathlib import Path
 
 from model_builders.datasets import DatasetError
-from model_builders.pipeline import BuildConfig, BuildFailed, build_rows, build_variants, default_build_jobs, write_builds_csv
+from model_builders.pipeline import (
+    BuildConfig,
+    BuildFailed,
+    build_rows,
+    build_variants,
+    default_build_jobs,
+    write_builds_csv,
+)
 from model_builders.representative import RepresentativeDataError
 from model_builders.variants import UnknownVariantError
 

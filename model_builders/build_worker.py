@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from model_builders import timing
-from model_builders.cache import ArtifactCache, ArtifactBusy
+from model_builders.cache import ArtifactBusy, ArtifactCache
 from model_builders.variants import BuildContext, Recipe
 
 _queue: Any = None  # the parent's progress queue, set by init_worker

@@ -12,9 +12,10 @@ import hashlib
 import importlib.metadata
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +201,7 @@ class BuildFailed(RuntimeError):
     """Some variants could not be built. The others were built and kept (in the cache and
     in `session`); the message names each failed variant with its error."""
 
-    def __init__(self, session: "BuildSession"):
+    def __init__(self, session: BuildSession):
         self.session = session
         lines = [f"{name}: {error}" for name, error in session.failures.items()]
         kept = ", ".join(session.variants) or "nothing"

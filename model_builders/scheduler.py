@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_module
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from typing import Callable
 
 from model_builders.build_worker import BuildTask, TaskResult, init_worker, run_task
 

@@ -27,7 +27,7 @@ class Split:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Split":
+    def from_json(cls, text: str) -> Split:
         data = json.loads(text)
         return cls(*(tuple(data[k]) for k in ("train", "val", "test")), data["seed"], tuple(data["fractions"]))
 

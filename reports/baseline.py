@@ -22,9 +22,10 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from filelock import FileLock
 
@@ -95,7 +96,7 @@ class Baseline:
         return context in self.contexts()
 
 
-def baseline_figures(baseline: "Baseline | None", record: ResultRecord) -> dict[str, Any]:
+def baseline_figures(baseline: Baseline | None, record: ResultRecord) -> dict[str, Any]:
     """metric -> the baseline's figure for this record (for messages), or {}."""
     if baseline is None:
         return {}

@@ -19,15 +19,24 @@ How a figure is judged depends on what the baseline entry shares with the record
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from reports.baseline import (BASELINE_METRICS, CONDITION_KEYS, Baseline, Context, context_of,
-                              describe_context, key_of, metrics_for)
+from reports.baseline import (
+    BASELINE_METRICS,
+    CONDITION_KEYS,
+    Baseline,
+    Context,
+    context_of,
+    describe_context,
+    key_of,
+    metrics_for,
+)
 from reports.budgets import format_metric
-from vocabulary.records import ResultRecord, decode_correct
 from reports.stats import mcnemar_p
+from vocabulary.records import ResultRecord, decode_correct
 
 #: Default tolerance of each metric. Which figures move when a model is retrained was
 #: measured (docs/BASELINES.md: training seeds 7-10 on the same data and split, and another

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from vocabulary.records import EMULATED_SOURCES, ResultRecord  # noqa: E402
 from reports.summary import SOURCE_PREFERENCE, sparsity_of  # noqa: E402
+from vocabulary.records import EMULATED_SOURCES, ResultRecord  # noqa: E402
 
 SPARSITY_PNG = "sparsity_sweep.png"
 ACCURACY_SIZE_PNG = "accuracy_vs_size.png"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
-from reports.compare import Comparison, format_comparison_table
 from reports.budgets import Violation, format_metric
+from reports.compare import Comparison, format_comparison_table
 from vocabulary.records import EMULATED_SOURCES, ResultRecord
 
 Key = tuple[str, str, str]

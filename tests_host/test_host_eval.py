@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.tflm.evaluate import evaluate_on_host
 from targets.tflm.analysis import analyze_model
+from targets.tflm.evaluate import evaluate_on_host
 from targets.tflm.reference import run_reference
 from targets.tflm.runner import TflmError, quantize_input
 from tests_host import tiny_models

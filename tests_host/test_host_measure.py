@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from reports.budgets import check_budgets
-from targets.measure.host import HostMeasurements
 from targets.cost.registry import load_targets
+from targets.measure.host import HostMeasurements
 from tests_host import tiny_models
 
 

@@ -13,6 +13,7 @@ import pytest
 from model_builders.pipeline import BuildConfig, build_variants
 from model_builders.tf_runtime import import_tf
 from model_builders.variants import RECIPES, UnknownVariantError, resolve_variants
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"float32": {"epochs": 2}, "qat_int8": {"epochs": 1}}  # fast recipes for cache behaviour tests
 

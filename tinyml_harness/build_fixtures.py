@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from model_builders.pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
-                       default_build_jobs, write_builds_csv)
+from model_builders.pipeline import (
+    BuildConfig,
+    BuildFailed,
+    BuildSession,
+    BuiltVariant,
+    PreparedData,
+    build_variants,
+    default_build_jobs,
+    write_builds_csv,
+)
 from model_builders.timing import phase
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
@@ -26,9 +34,8 @@ def build_jobs(config: pytest.Config) -> int:
 
 def build_config_from(config: pytest.Config) -> BuildConfig:
     """The build configuration of this run, from the harness settings."""
-    from tinyml_harness.plugin import settings
-
     from model_builders.architectures import get_architecture
+    from tinyml_harness.plugin import settings
 
     options = settings(config)
     try:

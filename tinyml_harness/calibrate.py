@@ -18,18 +18,24 @@ import argparse
 import dataclasses
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterable
 
 import numpy as np
 
-from vocabulary.records import ResultRecord
 from targets.cost.estimator import COST_DTYPE, KIND_OF_OP, estimate_latency
+from targets.cost.registry import (
+    DEFAULT_TARGETS_FILE,
+    Coefficient,
+    CostModel,
+    TargetProfile,
+    load_targets,
+    write_coefficients,
+)
 from targets.tflm.analysis import OpInfo
-from targets.cost.registry import (DEFAULT_TARGETS_FILE, Coefficient, CostModel, TargetProfile,
-                              load_targets, write_coefficients)
+from vocabulary.records import ResultRecord
 
 OVERHEAD = "per_op_overhead_cycles"
 

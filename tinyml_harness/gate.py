@@ -19,15 +19,22 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tinyml_harness.plugin import settings
-
-from reports.baseline import (BASELINE_METRICS, BaselineError, baseline_figures, load_baseline, metrics_for, run_meta,
-                       write_baseline, write_obtained)
+from reports.baseline import (
+    BASELINE_METRICS,
+    BaselineError,
+    baseline_figures,
+    load_baseline,
+    metrics_for,
+    run_meta,
+    write_baseline,
+    write_obtained,
+)
 from reports.budgets import BudgetError, check_budgets, format_metric, load_budgets, split_budget
 from reports.compare import ToleranceError, format_comparison_table, judge, parse_tolerances
-from vocabulary.records import ResultRecord
 from reports.report import build_report
 from reports.results_store import ResultsStore
+from tinyml_harness.plugin import settings
+from vocabulary.records import ResultRecord
 
 SESSION = pytest.StashKey["GateSession"]()
 RUN_ID_ENV = "TINYML_HARNESS_RUN_ID"  # set by the controller, inherited by xdist workers

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
+from targets.measure.host import HostMeasurements
 from tinyml_harness.build_fixtures import require_built
 from vocabulary.records import ResultRecord
-from targets.measure.host import HostMeasurements
 
 
 def _record(variant: str, target_profile, build_session, external_model_files,

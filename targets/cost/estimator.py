@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from targets.tflm.analysis import ModelAnalysis
 from targets.cost.registry import TargetProfile
+from targets.tflm.analysis import ModelAnalysis
 
 KIND_OF_OP = {
     "CONV_2D": "conv",

@@ -11,10 +11,9 @@ import os
 import re
 import tempfile
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
-
 
 DEFAULT_TARGETS_FILE = Path(__file__).resolve().parent / "targets.toml"
 DTYPES = ("int8", "float32")
