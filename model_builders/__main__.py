@@ -25,7 +25,8 @@ from model_builders.variants import UnknownVariantError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_builders", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", help="directory <root>/<class>/*.npy, or 'basicmotions'; default: built-in synthetic gestures")
+    parser.add_argument("--dataset", help="directory <root>/<class>/*.npy, or 'basicmotions'; "
+                                           "default: built-in synthetic gestures")
     parser.add_argument("--window", type=int, help="timesteps per sample (default: the most common length)")
     parser.add_argument("--variants", help="comma-separated variant names (default: all)")
     parser.add_argument("--seed", type=int, default=7, help="seed for the built-in data, the split and training")

@@ -205,7 +205,8 @@ class BuildFailed(RuntimeError):
         self.session = session
         lines = [f"{name}: {error}" for name, error in session.failures.items()]
         kept = ", ".join(session.variants) or "nothing"
-        super().__init__(f"{len(lines)} variant(s) failed to build:\n  " + "\n  ".join(lines) + f"\nbuilt and kept: {kept}")
+        super().__init__(f"{len(lines)} variant(s) failed to build:\n  " + "\n  ".join(lines)
+                         + f"\nbuilt and kept: {kept}")
 
 
 def default_build_jobs() -> int:
@@ -317,7 +318,8 @@ def build_rows(session: BuildSession) -> list[dict[str, Any]]:
     for variant in session.variants.values():
         rows.append({"variant": variant.name, "model_bytes": variant.tflite_path.stat().st_size,
                      "gzip_bytes": variant.gzip_bytes, "sparsity": round(variant.metadata.get("sparsity", 0.0), 4),
-                     "keras_accuracy": round(variant.metadata["keras_accuracy"], 2), "seconds": round(variant.seconds, 2),
+                     "keras_accuracy": round(variant.metadata["keras_accuracy"], 2),
+                     "seconds": round(variant.seconds, 2),
                      "cache_hit": variant.cache_hit, "deployable": variant.deployable,
                      "int8_io": variant.recipe.int8_io, "key": variant.key[:16]})
     return rows

@@ -32,7 +32,8 @@ class Split:
         return cls(*(tuple(data[k]) for k in ("train", "val", "test")), data["seed"], tuple(data["fractions"]))
 
 
-def stratified_split(dataset: Dataset, seed: int = 7, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> Split:
+def stratified_split(dataset: Dataset, seed: int = 7,
+                     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> Split:
     """Per class: shuffle with the seed, then cut val and test off (at least one sample each).
 
     Raises DatasetError naming the class when it has too few samples to put one in every split.

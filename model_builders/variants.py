@@ -83,7 +83,8 @@ def with_overrides(recipe: Recipe, overrides: dict[str, Any] | None) -> Recipe:
         return recipe
     unknown = set(overrides) - set(recipe.params)
     if unknown:
-        raise UnknownVariantError(f"variant {recipe.name}: unknown parameter(s) {sorted(unknown)}; has {sorted(recipe.params)}")
+        raise UnknownVariantError(f"variant {recipe.name}: unknown parameter(s) {sorted(unknown)}; "
+                                  f"has {sorted(recipe.params)}")
     return dataclasses.replace(recipe, params={**recipe.params, **overrides})
 
 

@@ -171,7 +171,7 @@ def _entry(record: ResultRecord, key: Key, metrics: Iterable[str], created: str)
             figures[metric] = value
     p = record.provenance
     entry: dict[str, Any] = dict(zip(("dataset_fingerprint", "test_split", "architecture", "variant", "source",
-                                      "target"), key))
+                                      "target"), key, strict=True))
     entry.update(metrics=figures, updated=created, model_sha256=record.model_sha256,
                  build_key=p.get("build_key"), architecture_hash=p.get("architecture_hash"),
                  training_platform=p.get("training_platform"))

@@ -329,7 +329,7 @@ def format_comparison_table(comparison: Comparison, only_changed: bool = True) -
         _format_delta(r), r.tolerance, r.note) for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
-        lines.append("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines)
 
 

@@ -68,17 +68,17 @@ def plot_sparsity_sweep(records: Sequence[ResultRecord], path: Path) -> str | No
     xs = [100 * s for s, _ in points]
     fig, (ax_acc, ax_size) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
     ax_acc.plot(xs, [r.accuracy for _, r in points], "o-", color="tab:blue")
-    for x, (_, r) in zip(xs, points):
+    for x, (_, r) in zip(xs, points, strict=True):
         ax_acc.annotate(r.variant, (x, r.accuracy), textcoords="offset points",
                         xytext=(0, 6), ha="center", fontsize=7)
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.grid(alpha=0.3)
     for attr, label, style in (("model_bytes", ".tflite", "s-"),
                                ("gzip_bytes", "gzip", "^-")):
-        pts = [(x, getattr(r, attr) / 1024) for x, (_, r) in zip(xs, points)
+        pts = [(x, getattr(r, attr) / 1024) for x, (_, r) in zip(xs, points, strict=True)
                if getattr(r, attr) is not None]
         if pts:
-            ax_size.plot(*zip(*pts), style, label=label)
+            ax_size.plot(*zip(*pts, strict=True), style, label=label)
     ax_size.set_xlabel("sparsity (%)")
     ax_size.set_ylabel("size (KiB)")
     ax_size.legend()

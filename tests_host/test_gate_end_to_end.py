@@ -26,7 +26,8 @@ def run_gate(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[int, 
                "--baseline", str(tmp_path / "baseline.json"), *args]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, **(env or {})})
-    outcomes = dict((m.group(2), m.group(1)) for m in re.finditer(r"^(PASSED|FAILED|ERROR) \S+\[([^\]]+)\]", proc.stdout, re.M))
+    outcomes = {m.group(2): m.group(1)
+                for m in re.finditer(r"^(PASSED|FAILED|ERROR) \S+\[([^\]]+)\]", proc.stdout, re.M)}
     return proc.returncode, outcomes, proc.stdout + proc.stderr
 
 
@@ -76,7 +77,8 @@ def test_bad_models_fail_alone_and_everything_else_is_measured(tmp_path, warm):
 
 def test_budgets_file_with_unknown_names_fails_every_item_but_measures(tmp_path, warm):
     (tmp_path / "budgets.toml").write_text('[budget.ptq_int9."*"]\nmax_arena_bytes = 1\n'
-                                           '[budget.float32.esp99]\nmax_arena_bytes = 1\n[defaults]\nmax_arena_kb = 1\n')
+                                           '[budget.float32.esp99]\nmax_arena_bytes = 1\n'
+                                           '[defaults]\nmax_arena_kb = 1\n')
     code, outcomes, output = run_gate(tmp_path, "--budgets", str(tmp_path / "budgets.toml"))
     assert code == 1 and set(outcomes.values()) == {"FAILED"}
     assert "budgets not checked" in output and "budgets.toml" in output

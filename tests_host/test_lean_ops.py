@@ -91,7 +91,8 @@ def _fake_config(tmp_path: Path, cli: dict) -> SimpleNamespace:
     defaults = {name: None for _, name, _, _, _ in OPTIONS}
     return SimpleNamespace(
         invocation_params=SimpleNamespace(dir=tmp_path), inipath=None, rootpath=tmp_path,
-        getoption=lambda name: cli.get(name, [] if name in ("recipe_params", "tolerances", "models") else defaults[name]),
+        getoption=lambda name: cli.get(name, [] if name in ("recipe_params", "tolerances", "models")
+                                       else defaults[name]),
         getini=lambda name: [] if name in ("recipe_params", "tolerances", "models") else None)
 
 

@@ -103,7 +103,7 @@ def fit_target(target: str, models: list[MeasuredModel]) -> Fit:
     columns = [OVERHEAD, *keys]
     rows, rhs = [], []
     for m in models:
-        for op, cycles in zip(m.ops, m.cycles):
+        for op, cycles in zip(m.ops, m.cycles, strict=True):
             row = np.zeros(len(columns))
             row[0] = 1.0
             if _work(op) > 0:
@@ -116,7 +116,7 @@ def fit_target(target: str, models: list[MeasuredModel]) -> Fit:
     scale = np.maximum(np.abs(a).max(axis=0), 1.0)  # columns span 1 .. 1e5: condition them
     solution, _ = nnls(a / scale, b)
     values = solution / scale
-    return Fit(target, dict(zip(columns, (float(v) for v in values))), len(rows), models)
+    return Fit(target, dict(zip(columns, (float(v) for v in values), strict=True)), len(rows), models)
 
 
 def with_coefficients(profile: TargetProfile, coefficients: dict[str, float]) -> TargetProfile:

@@ -150,7 +150,8 @@ class GateSession:
                 elif row.status == "not comparable":
                     notes.append(f"not comparable: {text}")
         if problems:
-            self.failed_items.append("/".join(record.key) if scope != "variant" else f"{record.variant}/{record.source}")
+            self.failed_items.append("/".join(record.key) if scope != "variant"
+                                     else f"{record.variant}/{record.source}")
         return Gate(not problems, _message(record, problems, old, scope, notes))
 
 

@@ -65,10 +65,12 @@ class TargetProfile:
 
 def _coefficient(path: Path, key: str, raw: object) -> Coefficient:
     if not isinstance(raw, dict):
-        raise TargetRegistryError(f"{path}: {key} must be an inline table {{ value = ..., source = \"...\", calibrated = false }}")
+        raise TargetRegistryError(f"{path}: {key} must be an inline table "
+                                  "{ value = ..., source = \"...\", calibrated = false }")
     unknown = set(raw) - _COEFFICIENT_KEYS
     if unknown:
-        raise TargetRegistryError(f"{path}: {key} has unknown key(s) {sorted(unknown)}; allowed: {sorted(_COEFFICIENT_KEYS)}")
+        raise TargetRegistryError(f"{path}: {key} has unknown key(s) {sorted(unknown)}; "
+                                  f"allowed: {sorted(_COEFFICIENT_KEYS)}")
     for needed in ("value", "source"):
         if needed not in raw:
             raise TargetRegistryError(f"{path}: {key} is missing '{needed}'")
@@ -113,7 +115,8 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
             raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] is missing")
         unknown = set(table) - set(KINDS)
         if unknown:
-            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] has unknown key(s) {sorted(unknown)}; allowed: {list(KINDS)}")
+            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] has unknown key(s) {sorted(unknown)}; "
+                                      f"allowed: {list(KINDS)}")
         for kind in KINDS:
             if kind not in table:
                 raise TargetRegistryError(f"{path}: {name}.cost.{dtype} is missing '{kind}'")
@@ -127,7 +130,8 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
         fw_ram_overhead_bytes=values["fw_ram_overhead_bytes"],
         fw_flash_overhead_bytes=values["fw_flash_overhead_bytes"],
         cost=CostModel(
-            per_op_overhead_cycles=_coefficient(path, f"{name}.cost.per_op_overhead_cycles", cost["per_op_overhead_cycles"]),
+            per_op_overhead_cycles=_coefficient(path, f"{name}.cost.per_op_overhead_cycles",
+                                                cost["per_op_overhead_cycles"]),
             coefficients=coefficients,
         ),
         memory_source=values.get("memory_source", ""),
@@ -159,7 +163,8 @@ def select_targets(option: str | None, known: Iterable[str]) -> list[str]:
         if not item:
             raise UnknownTargetError(f"--target {option!r}: empty target name; known targets: {', '.join(known)}")
         if item not in known:
-            raise UnknownTargetError(f"unknown target {item!r} (from --target {option!r}); known targets: {', '.join(known)}, or auto / all")
+            raise UnknownTargetError(f"unknown target {item!r} (from --target {option!r}); "
+                                     f"known targets: {', '.join(known)}, or auto / all")
         if item not in chosen:
             chosen.append(item)
     return chosen
@@ -196,7 +201,8 @@ def write_coefficients(
         else:
             dtype, _, name = key.partition(".")
             if dtype not in DTYPES or name not in KINDS:
-                raise TargetRegistryError(f"{path}: cannot write {target}.{key}: key must be per_op_overhead_cycles or <{'|'.join(DTYPES)}>.<{'|'.join(KINDS)}>")
+                raise TargetRegistryError(f"{path}: cannot write {target}.{key}: key must be per_op_overhead_cycles "
+                                          f"or <{'|'.join(DTYPES)}>.<{'|'.join(KINDS)}>")
             section = f"{target}.cost.{dtype}"
         _replace_line(path, lines, section, name, coefficient)
     text = "".join(lines)
