@@ -288,10 +288,14 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
         extra_meta = {"libraries": versions, "dataset_fingerprint": data.fingerprint, "data_key": data.key,
                       "training_platform": training_platform()}
         builder = get_architecture(config.architecture) if any(recipes[n].parent is None for n in missing) else None
+
+        def parent_dir(name: str) -> Path | None:  # None: no parent, or the scheduler passes the one it builds
+            parent = recipes[name].parent
+            return built[parent].directory if parent is not None and parent in built else None
+
         tasks = [BuildTask(name, recipes[name], keys[name], materials[name], Path(config.cache_dir), config.rebuild,
                            config.effective_training_seed, config.architecture, builder, arrays,
-                           len(data.class_names), built[recipes[name].parent].directory
-                           if recipes[name].parent in built else None, extra_meta, labels[name],
+                           len(data.class_names), parent_dir(name), extra_meta, labels[name],
                            after_build=after_build)
                  for name in missing]
         parents = {name: recipes[name].parent if recipes[name].parent in missing else None for name in missing}

@@ -29,7 +29,9 @@ class Split:
     @classmethod
     def from_json(cls, text: str) -> Split:
         data = json.loads(text)
-        return cls(*(tuple(data[k]) for k in ("train", "val", "test")), data["seed"], tuple(data["fractions"]))
+        train_f, val_f, test_f = data["fractions"]
+        return cls(tuple(data["train"]), tuple(data["val"]), tuple(data["test"]), data["seed"],
+                   (train_f, val_f, test_f))
 
 
 def stratified_split(dataset: Dataset, seed: int = 7,
@@ -55,4 +57,6 @@ def stratified_split(dataset: Dataset, seed: int = 7,
         parts["test"] += indices[:n_test].tolist()
         parts["val"] += indices[n_test:n_test + n_val].tolist()
         parts["train"] += indices[n_test + n_val:].tolist()
-    return Split(*(tuple(sorted(parts[k])) for k in ("train", "val", "test")), seed, tuple(fractions))
+    train_f, val_f, test_f = fractions
+    return Split(tuple(sorted(parts["train"])), tuple(sorted(parts["val"])), tuple(sorted(parts["test"])), seed,
+                 (train_f, val_f, test_f))

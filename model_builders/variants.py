@@ -110,3 +110,10 @@ class BuildContext:
     @property
     def params(self) -> dict[str, Any]:
         return self.recipe.params
+
+    @property
+    def parent(self) -> Path:
+        """The parent's artifact directory (the scheduler sets it for every recipe with a parent)."""
+        if self.parent_dir is None:
+            raise ValueError(f"variant {self.recipe.name}: no parent artifact (recipe parent {self.recipe.parent!r})")
+        return self.parent_dir

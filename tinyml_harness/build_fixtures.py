@@ -7,6 +7,8 @@ anything twice.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from model_builders.pipeline import (
@@ -42,10 +44,10 @@ def build_config_from(config: pytest.Config) -> BuildConfig:
         get_architecture(options.architecture)
     except KeyError as exc:
         raise pytest.UsageError(f"--architecture: {exc.args[0]}") from None
-    return BuildConfig(dataset=options.dataset, window=options.window, variants=options.variants,
-                       architecture=options.architecture, rebuild=options.rebuild, cache_dir=options.artifact_cache,
-                       training_seed=options.training_seed, overrides=options.recipe_params,
-                       **({"seed": options.seed} if options.seed is not None else {}))
+    build = BuildConfig(dataset=options.dataset, window=options.window, variants=options.variants,
+                        architecture=options.architecture, rebuild=options.rebuild, cache_dir=options.artifact_cache,
+                        training_seed=options.training_seed, overrides=options.recipe_params)
+    return build if options.seed is None else dataclasses.replace(build, seed=options.seed)
 
 
 def selected_variant_names(config: pytest.Config) -> list[str]:
