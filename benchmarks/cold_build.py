@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after -- (e.g. -- --build-jobs 1)")
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)
-    with tempfile.TemporaryDirectory(prefix="tinyml-bench-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="tinyml-bench-") as scratch_name:
+        scratch = Path(scratch_name)
         if args.only in (None, "builtin"):
             scenario("builtin", scratch, args.pytest_args)
         if args.only in (None, "dataset"):

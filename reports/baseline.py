@@ -201,7 +201,7 @@ def run_meta(dataset_fingerprint: str | None,
 
 
 def write_baseline(path: str | os.PathLike[str], records: Iterable[ResultRecord],
-                   meta: Mapping[str, Any] | None, reason: str, complete: bool,
+                   meta: Mapping[str, Any] | None, reason: str | None, complete: bool,
                    merge: bool = True) -> Path:
     """Write the baseline atomically (temp file + os.replace, under a lock).
 

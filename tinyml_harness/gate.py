@@ -29,7 +29,7 @@ from reports.baseline import (
     write_baseline,
     write_obtained,
 )
-from reports.budgets import BudgetError, check_budgets, format_metric, load_budgets, split_budget
+from reports.budgets import BudgetError, Budgets, check_budgets, format_metric, load_budgets, split_budget
 from reports.compare import ToleranceError, format_comparison_table, judge, parse_tolerances
 from reports.report import build_report
 from reports.results_store import ResultsStore
@@ -73,6 +73,7 @@ class GateSession:
         except ToleranceError as exc:
             raise pytest.UsageError(f"--tolerance: {exc}") from None
         self.budget_error: str | None = None
+        self.budgets: Budgets | None
         try:
             self.budgets = load_budgets(self.budgets_path, self.known_variants, self.known_targets)
         except BudgetError as exc:
@@ -87,6 +88,7 @@ class GateSession:
         self.gate_items: set[str] = set()
         self.skipped = 0  # gate items skipped for a stated reason (nothing to measure)
         self.failed_items: list[str] = []
+        self.summary_lines: list[str] = []  # the report's lines, for the terminal summary
 
     def meta(self) -> dict:
         """Versions, git commit and the fingerprint of the dataset this run built from."""
@@ -131,7 +133,7 @@ class GateSession:
         if scope != "target":
             problems += [f"harness rule: {p}" for p in record.extra.get("problems", [])]
         old = baseline_figures(self.baseline, record)
-        if self.budget_error:
+        if self.budgets is None:
             problems.append(f"budgets not checked: {self.budget_error}")
         elif not record.error:
             violations = check_budgets(record, split_budget(self.budgets, record, scope, self.selected_targets), old)
@@ -269,16 +271,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except BaselineError as exc:
             lines.append(f"baseline NOT updated: {exc} ({why})")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    config.stash[SESSION].summary_lines = lines
+    gate.summary_lines = lines
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     gate = config.stash.get(SESSION, None)
-    lines = getattr(gate, "summary_lines", None)
-    if not lines:
+    if gate is None or not gate.summary_lines:
         return
     terminalreporter.section("TinyML harness report")
-    for line in lines:
+    for line in gate.summary_lines:
         terminalreporter.write_line(line)
     if gate.failed_items:
         terminalreporter.write_line(f"{len(gate.failed_items)} item(s) failed the gate: {', '.join(gate.failed_items)}")

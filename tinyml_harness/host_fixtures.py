@@ -56,10 +56,9 @@ def selected_targets(config: pytest.Config, known: Iterable[str] | None = None) 
 
 def external_models(config: pytest.Config) -> list[ExternalModel]:
     from model_builders.variants import RECIPES
-
-    models = []
     from tinyml_harness.plugin import settings
 
+    models: list[ExternalModel] = []
     for path in settings(config).models:
         if path.stem in RECIPES or path.stem in [m.name for m in models]:
             raise pytest.UsageError(f"--model {path}: the name '{path.stem}' is already taken; rename the file")

@@ -18,7 +18,7 @@ from pathlib import Path
 DEFAULT_TARGETS_FILE = Path(__file__).resolve().parent / "targets.toml"
 DTYPES = ("int8", "float32")
 KINDS = ("conv", "depthwise_conv", "fully_connected", "per_element")
-_TARGET_KEYS = {
+_TARGET_KEYS: dict[str, type | tuple[type, ...]] = {
     "idf_target": bool, "clock_mhz": (int, float), "sram_bytes": int, "flash_bytes": int,
     "fw_ram_overhead_bytes": int, "fw_flash_overhead_bytes": int, "memory_source": str,
 }
@@ -92,12 +92,12 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
     if unknown:
         raise TargetRegistryError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}")
     values = {}
-    for key, kind in _TARGET_KEYS.items():
+    for key, expected in _TARGET_KEYS.items():
         if key not in raw:
             if key == "memory_source":
                 continue
             raise TargetRegistryError(f"{path}: [{name}] is missing '{key}'")
-        if not isinstance(raw[key], kind) or (kind is int and isinstance(raw[key], bool)):
+        if not isinstance(raw[key], expected) or (expected is int and isinstance(raw[key], bool)):
             raise TargetRegistryError(f"{path}: {name}.{key} has the wrong type ({raw[key]!r})")
         values[key] = raw[key]
     cost = raw.get("cost")
@@ -228,8 +228,8 @@ def _replace_line(path: Path, lines: list[str], section: str, name: str, coeffic
         if match:
             current = match.group(1).strip()
             continue
-        if current == section and key_line.match(line):
-            indent = key_line.match(line).group(1)
-            lines[i] = f"{indent}{name} = {_format_coefficient(coefficient)}\n"
+        key_match = key_line.match(line)
+        if current == section and key_match:
+            lines[i] = f"{key_match.group(1)}{name} = {_format_coefficient(coefficient)}\n"
             return
     raise TargetRegistryError(f"{path}: no line '{name} = ...' in section [{section}]")
