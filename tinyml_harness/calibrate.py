@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -48,6 +47,10 @@ class MeasuredModel:
     target: str
     ops: list[OpInfo]
     cycles: list[float]  # measured, per op, same order
+
+    @property
+    def op_infos(self) -> list[OpInfo]:  # what estimate_latency reads
+        return self.ops
 
     def measured_total_us(self, clock_mhz: float) -> float:
         return sum(self.cycles) / clock_mhz
@@ -134,7 +137,7 @@ def with_coefficients(profile: TargetProfile, coefficients: dict[str, float]) ->
 
 
 def estimate_us(model: MeasuredModel, profile: TargetProfile) -> float:
-    return estimate_latency(SimpleNamespace(op_infos=model.ops), profile).total_us  # type: ignore[arg-type]
+    return estimate_latency(model, profile).total_us
 
 
 def error_table(fit: Fit, before: TargetProfile, after: TargetProfile) -> list[str]:
