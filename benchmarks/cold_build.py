@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after -- (e.g. -- --build-jobs 1)")
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)
-    with tempfile.TemporaryDirectory(prefix="tinyml-bench-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="tinyml-bench-") as scratch_name:
+        scratch = Path(scratch_name)
         if args.only in (None, "builtin"):
             scenario("builtin", scratch, args.pytest_args)
         if args.only in (None, "dataset"):
@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                                           *args.pytest_args])
             if not args.no_sequential:
                 seconds, peak_kib, code, output = run_measured(
-                    [sys.executable, "-m", "benchmarks.sequential_pipeline", "--dataset", str(dataset)], dict(os.environ))
+                    [sys.executable, "-m", "benchmarks.sequential_pipeline", "--dataset", str(dataset)],
+                    dict(os.environ))
                 print(f"{'sequential':<16} plain script, 4 variants: {seconds:6.1f} s wall, peak memory "
                       f"{peak_kib / 1024:6.0f} MiB, exit {code}\n    {output.strip().splitlines()[-1]}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end (other work on the machine skews the figures)")

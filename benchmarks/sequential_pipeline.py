@@ -54,7 +54,8 @@ def run(dataset: str | None, scratch: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sequential_pipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sequential_pipeline",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", help="directory <root>/<class>/*.npy (default: the built-in gestures)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tinyml-sequential-") as scratch:

@@ -71,7 +71,7 @@ def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
           f"directions serialized) + chip compute from the latency estimate:")
     print(f"{'model':<8} {'host->dev':>10} {'dev->host':>10} {'link s':>7} {'compute s':>10} "
           f"{'total s':>8} {'goal':>8}")
-    for kind, round_, size, r, sent, received in rows:
+    for kind, round_, _size, r, sent, received in rows:
         if round_ != "warm":
             continue
         link_s = (sent + received) * 10 / baud
@@ -87,6 +87,7 @@ def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.virtual_board_cycle", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.virtual_board_cycle",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="esp32s3")
     raise SystemExit(main(parser.parse_args().target))

@@ -11,14 +11,22 @@ import time
 from pathlib import Path
 
 from model_builders.datasets import DatasetError
-from model_builders.pipeline import BuildConfig, BuildFailed, build_rows, build_variants, default_build_jobs, write_builds_csv
+from model_builders.pipeline import (
+    BuildConfig,
+    BuildFailed,
+    build_rows,
+    build_variants,
+    default_build_jobs,
+    write_builds_csv,
+)
 from model_builders.representative import RepresentativeDataError
 from model_builders.variants import UnknownVariantError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_builders", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", help="directory <root>/<class>/*.npy, or 'basicmotions'; default: built-in synthetic gestures")
+    parser.add_argument("--dataset", help="directory <root>/<class>/*.npy, or 'basicmotions'; "
+                                           "default: built-in synthetic gestures")
     parser.add_argument("--window", type=int, help="timesteps per sample (default: the most common length)")
     parser.add_argument("--variants", help="comma-separated variant names (default: all)")
     parser.add_argument("--seed", type=int, default=7, help="seed for the built-in data, the split and training")

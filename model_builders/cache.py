@@ -13,12 +13,14 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from filelock import FileLock, Timeout
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("TINYML_CACHE_DIR", Path(__file__).resolve().parent.parent / ".cache" / "artifacts"))
+DEFAULT_CACHE_DIR = Path(os.environ.get("TINYML_CACHE_DIR",
+                                        Path(__file__).resolve().parent.parent / ".cache" / "artifacts"))
 COMPLETE_MARKER = "meta.json"  # written last inside the temporary directory
 
 

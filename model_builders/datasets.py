@@ -193,7 +193,7 @@ def _load_sample(path: Path) -> np.ndarray:
 def save_directory(dataset: Dataset, root: Path | str) -> Path:
     """Write a dataset in the seed layout `root/<class>/NNNNN.npy` (for examples and tests)."""
     root = Path(root)
-    for i, (sample, label) in enumerate(zip(dataset.x, dataset.y)):
+    for i, (sample, label) in enumerate(zip(dataset.x, dataset.y, strict=True)):
         folder = root / dataset.class_names[label]
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / f"{i:05d}.npy", sample)

@@ -18,7 +18,7 @@ class Normalization:
     maximum: tuple[float, ...]
 
     @classmethod
-    def fit(cls, x_train: np.ndarray) -> "Normalization":
+    def fit(cls, x_train: np.ndarray) -> Normalization:
         lo = x_train.min(axis=(0, 1)).astype(np.float64)
         hi = x_train.max(axis=(0, 1)).astype(np.float64)
         return cls(tuple(float(v) for v in lo), tuple(float(v) for v in hi))
@@ -34,7 +34,7 @@ class Normalization:
         return json.dumps({"min": list(self.minimum), "max": list(self.maximum)}, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "Normalization":
+    def from_json(cls, text: str) -> Normalization:
         data = json.loads(text)
         return cls(tuple(data["min"]), tuple(data["max"]))
 

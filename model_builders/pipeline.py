@@ -12,9 +12,10 @@ import hashlib
 import importlib.metadata
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -200,11 +201,12 @@ class BuildFailed(RuntimeError):
     """Some variants could not be built. The others were built and kept (in the cache and
     in `session`); the message names each failed variant with its error."""
 
-    def __init__(self, session: "BuildSession"):
+    def __init__(self, session: BuildSession):
         self.session = session
         lines = [f"{name}: {error}" for name, error in session.failures.items()]
         kept = ", ".join(session.variants) or "nothing"
-        super().__init__(f"{len(lines)} variant(s) failed to build:\n  " + "\n  ".join(lines) + f"\nbuilt and kept: {kept}")
+        super().__init__(f"{len(lines)} variant(s) failed to build:\n  " + "\n  ".join(lines)
+                         + f"\nbuilt and kept: {kept}")
 
 
 def default_build_jobs() -> int:
@@ -286,10 +288,14 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
         extra_meta = {"libraries": versions, "dataset_fingerprint": data.fingerprint, "data_key": data.key,
                       "training_platform": training_platform()}
         builder = get_architecture(config.architecture) if any(recipes[n].parent is None for n in missing) else None
+
+        def parent_dir(name: str) -> Path | None:  # None: no parent, or the scheduler passes the one it builds
+            parent = recipes[name].parent
+            return built[parent].directory if parent is not None and parent in built else None
+
         tasks = [BuildTask(name, recipes[name], keys[name], materials[name], Path(config.cache_dir), config.rebuild,
                            config.effective_training_seed, config.architecture, builder, arrays,
-                           len(data.class_names), built[recipes[name].parent].directory
-                           if recipes[name].parent in built else None, extra_meta, labels[name],
+                           len(data.class_names), parent_dir(name), extra_meta, labels[name],
                            after_build=after_build)
                  for name in missing]
         parents = {name: recipes[name].parent if recipes[name].parent in missing else None for name in missing}
@@ -316,7 +322,8 @@ def build_rows(session: BuildSession) -> list[dict[str, Any]]:
     for variant in session.variants.values():
         rows.append({"variant": variant.name, "model_bytes": variant.tflite_path.stat().st_size,
                      "gzip_bytes": variant.gzip_bytes, "sparsity": round(variant.metadata.get("sparsity", 0.0), 4),
-                     "keras_accuracy": round(variant.metadata["keras_accuracy"], 2), "seconds": round(variant.seconds, 2),
+                     "keras_accuracy": round(variant.metadata["keras_accuracy"], 2),
+                     "seconds": round(variant.seconds, 2),
                      "cache_hit": variant.cache_hit, "deployable": variant.deployable,
                      "int8_io": variant.recipe.int8_io, "key": variant.key[:16]})
     return rows

@@ -26,7 +26,8 @@ def prune(float_model: Any, x: np.ndarray, y_onehot: np.ndarray, *, initial_spar
     clone = keras.models.clone_model(float_model)
     clone.set_weights(float_model.get_weights())
     pruned = sparsity.prune_low_magnitude(clone, pruning_schedule=schedule)
-    pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+                   metrics=["accuracy"])
     pruned.fit(x, y_onehot, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
                callbacks=[sparsity.UpdatePruningStep()])
     return sparsity.strip_pruning(pruned)

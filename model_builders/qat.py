@@ -22,10 +22,12 @@ def _configs() -> dict[str, type]:
         """Per-tensor symmetric int8 kernel, asymmetric 8-bit output activation."""
 
         def get_weights_and_quantizers(self, layer):
-            return [(layer.kernel, quantizers.LastValueQuantizer(num_bits=8, symmetric=True, narrow_range=True, per_axis=False))]
+            return [(layer.kernel, quantizers.LastValueQuantizer(num_bits=8, symmetric=True, narrow_range=True,
+                                                                 per_axis=False))]
 
         def get_activations_and_quantizers(self, layer):
-            return [(layer.activation, quantizers.MovingAverageQuantizer(num_bits=8, symmetric=False, narrow_range=False, per_axis=False))]
+            return [(layer.activation, quantizers.MovingAverageQuantizer(num_bits=8, symmetric=False,
+                                                                         narrow_range=False, per_axis=False))]
 
         def set_quantize_weights(self, layer, quantize_weights):
             layer.kernel = quantize_weights[0]

@@ -30,18 +30,19 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
 def _load_parent(ctx: BuildContext) -> Any:
     _, keras = import_tf()
     with phase("load_parent"):
-        return keras.models.load_model(ctx.parent_dir / "model.keras")
+        return keras.models.load_model(ctx.parent / "model.keras")
 
 
 def _parent_meta(ctx: BuildContext) -> dict:
-    return json.loads((ctx.parent_dir / "meta.json").read_text())
+    return json.loads((ctx.parent / "meta.json").read_text())
 
 
 def _progress_callback(ctx: BuildContext, epochs: int):
     _, keras = import_tf()
     every = max(1, epochs // 4)
+    callback: Any = keras.callbacks.Callback  # a class reached at run time: mypy takes no expression as a base
 
-    class Progress(keras.callbacks.Callback):
+    class Progress(callback):
         def on_epoch_end(self, epoch, logs=None):
             if (epoch + 1) % every == 0 or epoch + 1 == epochs:
                 logs = logs or {}

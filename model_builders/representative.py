@@ -20,7 +20,8 @@ class RepresentativeDataError(ValueError):
 def default_representative_indices(split: Split, y: np.ndarray, seed: int, count: int = MIN_SAMPLES) -> list[int]:
     """Round-robin over classes through a seeded shuffle of the training split."""
     rng = np.random.default_rng(seed + 1)
-    by_class = {int(c): list(rng.permutation([i for i in split.train if y[i] == c])) for c in np.unique(y[list(split.train)])}
+    by_class = {int(c): list(rng.permutation([i for i in split.train if y[i] == c]))
+                for c in np.unique(y[list(split.train)])}
     chosen: list[int] = []
     target = min(count, len(split.train))
     while len(chosen) < target:
@@ -40,7 +41,8 @@ def check_representative_indices(indices: list[int], split: Split, y: np.ndarray
             f"rule 'from the training split': sample {outside[0]} is in the {where} split "
             f"({len(outside)} of {len(indices)} samples are outside the training split)"
         )
-    missing = [name for c, name in enumerate(class_names) if c in set(y[list(split.train)]) and c not in set(y[list(indices)])]
+    missing = [name for c, name in enumerate(class_names)
+               if c in set(y[list(split.train)]) and c not in set(y[list(indices)])]
     if missing:
         raise RepresentativeDataError(f"rule 'every class present': no sample of class {', '.join(missing)}")
     needed = min(MIN_SAMPLES, len(split.train))

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_module
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from typing import Callable
 
 from model_builders.build_worker import BuildTask, TaskResult, init_worker, run_task
 
@@ -111,14 +111,15 @@ def run_builds(tasks: list[BuildTask], parents: dict[str, str | None], jobs: int
                     result = future.result()
                 except BrokenProcessPool as exc:
                     broken = True
-                    result = TaskResult(task.name, error=f"build worker died ({exc}); the process was killed or crashed")
+                    result = TaskResult(task.name,
+                                        error=f"build worker died ({exc}); the process was killed or crashed")
                 if result.busy:
                     progress(f"{task.label}: another process is building it; building the others first")
                     deferred.append(task)
                     continue
                 finish(result)
             if broken:  # every task of the broken pool is lost; start a fresh pool for the rest
-                for future, task in list(running.items()):
+                for task in list(running.values()):
                     finish(TaskResult(task.name, error="build worker pool broke while this variant was building"))
                 running.clear()
                 pool.shutdown(wait=False, cancel_futures=True)

@@ -27,12 +27,15 @@ class Split:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Split":
+    def from_json(cls, text: str) -> Split:
         data = json.loads(text)
-        return cls(*(tuple(data[k]) for k in ("train", "val", "test")), data["seed"], tuple(data["fractions"]))
+        train_f, val_f, test_f = data["fractions"]
+        return cls(tuple(data["train"]), tuple(data["val"]), tuple(data["test"]), data["seed"],
+                   (train_f, val_f, test_f))
 
 
-def stratified_split(dataset: Dataset, seed: int = 7, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> Split:
+def stratified_split(dataset: Dataset, seed: int = 7,
+                     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> Split:
     """Per class: shuffle with the seed, then cut val and test off (at least one sample each).
 
     Raises DatasetError naming the class when it has too few samples to put one in every split.
@@ -54,4 +57,6 @@ def stratified_split(dataset: Dataset, seed: int = 7, fractions: tuple[float, fl
         parts["test"] += indices[:n_test].tolist()
         parts["val"] += indices[n_test:n_test + n_val].tolist()
         parts["train"] += indices[n_test + n_val:].tolist()
-    return Split(*(tuple(sorted(parts[k])) for k in ("train", "val", "test")), seed, tuple(fractions))
+    train_f, val_f, test_f = fractions
+    return Split(tuple(sorted(parts["train"])), tuple(sorted(parts["val"])), tuple(sorted(parts["test"])), seed,
+                 (train_f, val_f, test_f))

@@ -7,13 +7,14 @@ the same weights (and so the same .tflite bytes) for the same seed.
 from __future__ import annotations
 
 import os
-from types import ModuleType
+from typing import Any
 
 _configured = False
 
 
-def import_tf() -> tuple[ModuleType, ModuleType]:
-    """Return (tensorflow, tf_keras), configuring determinism on first use."""
+def import_tf() -> tuple[Any, Any]:
+    """Return (tensorflow, tf_keras), configuring determinism on first use. Typed Any: neither
+    package ships types, and their submodules and classes are reached as attributes."""
     global _configured
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

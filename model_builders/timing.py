@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 ENV = "TINYML_TIMING_LOG"
 _variant: str | None = None  # the variant this process is building now (a build worker builds one at a time)

@@ -8,9 +8,10 @@ only it and the variants made from it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,8 @@ def with_overrides(recipe: Recipe, overrides: dict[str, Any] | None) -> Recipe:
         return recipe
     unknown = set(overrides) - set(recipe.params)
     if unknown:
-        raise UnknownVariantError(f"variant {recipe.name}: unknown parameter(s) {sorted(unknown)}; has {sorted(recipe.params)}")
+        raise UnknownVariantError(f"variant {recipe.name}: unknown parameter(s) {sorted(unknown)}; "
+                                  f"has {sorted(recipe.params)}")
     return dataclasses.replace(recipe, params={**recipe.params, **overrides})
 
 
@@ -108,3 +110,10 @@ class BuildContext:
     @property
     def params(self) -> dict[str, Any]:
         return self.recipe.params
+
+    @property
+    def parent(self) -> Path:
+        """The parent's artifact directory (the scheduler sets it for every recipe with a parent)."""
+        if self.parent_dir is None:
+            raise ValueError(f"variant {self.recipe.name}: no parent artifact (recipe parent {self.recipe.parent!r})")
+        return self.parent_dir

@@ -22,9 +22,10 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from filelock import FileLock
 
@@ -95,7 +96,7 @@ class Baseline:
         return context in self.contexts()
 
 
-def baseline_figures(baseline: "Baseline | None", record: ResultRecord) -> dict[str, Any]:
+def baseline_figures(baseline: Baseline | None, record: ResultRecord) -> dict[str, Any]:
     """metric -> the baseline's figure for this record (for messages), or {}."""
     if baseline is None:
         return {}
@@ -170,7 +171,7 @@ def _entry(record: ResultRecord, key: Key, metrics: Iterable[str], created: str)
             figures[metric] = value
     p = record.provenance
     entry: dict[str, Any] = dict(zip(("dataset_fingerprint", "test_split", "architecture", "variant", "source",
-                                      "target"), key))
+                                      "target"), key, strict=True))
     entry.update(metrics=figures, updated=created, model_sha256=record.model_sha256,
                  build_key=p.get("build_key"), architecture_hash=p.get("architecture_hash"),
                  training_platform=p.get("training_platform"))
@@ -200,7 +201,7 @@ def run_meta(dataset_fingerprint: str | None,
 
 
 def write_baseline(path: str | os.PathLike[str], records: Iterable[ResultRecord],
-                   meta: Mapping[str, Any] | None, reason: str, complete: bool,
+                   meta: Mapping[str, Any] | None, reason: str | None, complete: bool,
                    merge: bool = True) -> Path:
     """Write the baseline atomically (temp file + os.replace, under a lock).
 

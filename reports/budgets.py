@@ -9,9 +9,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from vocabulary.records import EMULATED_SOURCES, ResultRecord
 
@@ -231,7 +232,7 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
 SIZE_KEYS = {"host-tflm": frozenset({"max_arena_bytes", "max_model_bytes"})}
 
 
-def split_budget(budgets: "Budgets", record: ResultRecord, scope: str,
+def split_budget(budgets: Budgets, record: ResultRecord, scope: str,
                  targets: Iterable[str] = ()) -> dict[str, Any]:
     """The budget keys one item judges: scope "variant" (the accuracy keys, looked up with
     target "*", and on host runs the size keys at their tightest over `targets`), "target"

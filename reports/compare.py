@@ -19,15 +19,24 @@ How a figure is judged depends on what the baseline entry shares with the record
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from reports.baseline import (BASELINE_METRICS, CONDITION_KEYS, Baseline, Context, context_of,
-                              describe_context, key_of, metrics_for)
+from reports.baseline import (
+    BASELINE_METRICS,
+    CONDITION_KEYS,
+    Baseline,
+    Context,
+    context_of,
+    describe_context,
+    key_of,
+    metrics_for,
+)
 from reports.budgets import format_metric
-from vocabulary.records import ResultRecord, decode_correct
 from reports.stats import mcnemar_p
+from vocabulary.records import ResultRecord, decode_correct
 
 #: Default tolerance of each metric. Which figures move when a model is retrained was
 #: measured (docs/BASELINES.md: training seeds 7-10 on the same data and split, and another
@@ -320,7 +329,7 @@ def format_comparison_table(comparison: Comparison, only_changed: bool = True) -
         _format_delta(r), r.tolerance, r.note) for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
-        lines.append("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines)
 
 

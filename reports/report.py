@@ -7,17 +7,18 @@ unreadable budgets or baseline file) become notes in the summary, never a lost r
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from reports.baseline import Baseline, BaselineError, baseline_figures, load_baseline
 from reports.budgets import BudgetError, Violation, check_budgets, load_budgets, split_budget
 from reports.compare import Comparison, Tolerance, compare
 from reports.plots import make_plots
-from vocabulary.records import ResultRecord
 from reports.results_store import write_csv
 from reports.summary import build_summary, write_github_summary, write_summary
+from vocabulary.records import ResultRecord
 
 Key = tuple[str, str, str]
 

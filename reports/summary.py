@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
-from reports.compare import Comparison, format_comparison_table
 from reports.budgets import Violation, format_metric
+from reports.compare import Comparison, format_comparison_table
 from vocabulary.records import EMULATED_SOURCES, ResultRecord
 
 Key = tuple[str, str, str]
@@ -107,14 +107,14 @@ def recommend(records: Sequence[ResultRecord], target: str,
             reason = (f"none: ptq_int8 {ptq_state}; qat_int8 {qat_issue or 'drop unknown'}; "
                       f"float32 {why_not('float32')}")
 
-    pruned = [r for name, r in best.items()
+    pruned = [(sparsity, r) for name, r in best.items()
               if name.startswith("pruned") and why_not(name) is None
               and r.accuracy_drop_pp is not None and r.accuracy_drop_pp < threshold_pp
-              and sparsity_of(r) is not None]
+              and (sparsity := sparsity_of(r)) is not None]
     if pruned:
-        pick = max(pruned, key=lambda r: (sparsity_of(r), -(r.gzip_bytes or 0)))
+        sparsity, pick = max(pruned, key=lambda p: (p[0], -(p[1].gzip_bytes or 0)))
         download_choice = pick.variant
-        download_reason = (f"{pick.variant} (sparsity {100 * sparsity_of(pick):.0f} %, gzip "
+        download_reason = (f"{pick.variant} (sparsity {100 * sparsity:.0f} %, gzip "
                            f"{_kib(pick.gzip_bytes)}, drop {pick.accuracy_drop_pp:.2f} pp)")
         if choice and choice in best and best[choice].gzip_bytes:
             download_reason += f" vs gzip {_kib(best[choice].gzip_bytes)} for {choice}"
@@ -226,12 +226,13 @@ def _source_section(source: str, records: list[ResultRecord],
                  _num(first.max_class_drop_pp, "+.2f") + (f" ({first.extra['worst_class']})"
                                                           if first.extra.get("worst_class") else "")]
         for t in targets:
-            r = per_target.get(t)
-            value = getattr(r, latency) if r else None
+            on_target = per_target.get(t)
+            value = getattr(on_target, latency) if on_target else None
             cell = _num(value)
-            if r is not None and source == "hil":
-                cell += f" ({_estimate_error(r.latency_us, r.latency_est_us)})" if r.latency_us else ""
-                gap = _arena_gap(r, r.extra.get("host_arena_bytes"))
+            if on_target is not None and source == "hil":
+                cell += (f" ({_estimate_error(on_target.latency_us, on_target.latency_est_us)})"
+                         if on_target.latency_us else "")
+                gap = _arena_gap(on_target, on_target.extra.get("host_arena_bytes"))
                 cell += f"; arena vs host {gap}" if gap else ""
             cells.append(cell)
         cells += [", ".join(r.target for r in rows if r.fits is False) or "-", status]

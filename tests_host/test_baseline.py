@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.baseline import (ANY_TARGET, BaselineError, load_baseline, write_baseline, write_obtained)
-from reports.compare import (ToleranceError, compare, format_comparison_table, judge, parse_tolerance,
-                             parse_tolerances)
-from vocabulary.records import ResultRecord, encode_correct
+from reports.baseline import ANY_TARGET, BaselineError, load_baseline, write_baseline, write_obtained
+from reports.compare import ToleranceError, compare, format_comparison_table, judge, parse_tolerance, parse_tolerances
 from reports.stats import mcnemar_p
+from vocabulary.records import ResultRecord, encode_correct
 
 META = {"versions": {"tensorflow": "2.21.0", "tflite-micro": "0.dev1"}}
 N = 150

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from model_builders.cache import ArtifactCache, cache_key
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_builders.datasets import DatasetError, GESTURES, load_directory, save_directory, synthetic_gestures
+from model_builders.datasets import GESTURES, DatasetError, load_directory, save_directory, synthetic_gestures
 
 
 def make_dataset(root, classes=("a", "b"), per_class=4, shape=(20, 3), seed=0):

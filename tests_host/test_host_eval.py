@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.tflm.evaluate import evaluate_on_host
 from targets.tflm.analysis import analyze_model
+from targets.tflm.evaluate import evaluate_on_host
 from targets.tflm.reference import run_reference
 from targets.tflm.runner import TflmError, quantize_input
 from tests_host import tiny_models
@@ -52,7 +52,8 @@ def test_lsb_diff_is_per_sample_max_of_tflm_minus_reference(features):
 
 
 def test_accuracy_counts_each_wrong_label(features, reference_labels):
-    result = evaluate_on_host("gesture-int8", tiny_models.gesture_cnn("int8"), features, reference_labels, reference=False)
+    result = evaluate_on_host("gesture-int8", tiny_models.gesture_cnn("int8"), features, reference_labels,
+                              reference=False)
     labels = result.predictions.copy()
     labels[:25] = (labels[:25] + 1) % 3
     again = evaluate_on_host("gesture-int8", tiny_models.gesture_cnn("int8"), features, labels, reference=False)
@@ -84,7 +85,8 @@ def test_dynamic_range_variant_is_evaluated_by_the_reference_and_labelled(featur
 @pytest.mark.parametrize("shape", [(10, 40, 3), (10, 50), (10, 3, 50)])
 def test_dataset_shape_mismatch_names_model_and_both_shapes(shape):
     x = np.zeros(shape, np.float32)
-    with pytest.raises(ValueError, match=rf"gesture-int8: dataset features have shape \({shape[0]}, .*the model input is \(1, 50, 3\)"):
+    with pytest.raises(ValueError, match=rf"gesture-int8: dataset features have shape \({shape[0]}, "
+                                         r".*the model input is \(1, 50, 3\)"):
         evaluate_on_host("gesture-int8", tiny_models.gesture_cnn("int8"), x, np.zeros(10, int))
 
 

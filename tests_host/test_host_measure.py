@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from reports.budgets import check_budgets
-from targets.measure.host import HostMeasurements
 from targets.cost.registry import load_targets
+from targets.measure.host import HostMeasurements
 from tests_host import tiny_models
 
 
@@ -40,7 +40,8 @@ def test_external_model_with_mismatched_dataset_is_a_clear_error(data):
     implicit = HostMeasurements(x[:, :20, :], y, dataset_is_explicit=False).measure(model, is_external=True)
     assert implicit.error is None and implicit.evaluation is None  # sized and arena-measured, accuracy skipped
     assert implicit.arena_bytes > 0 and "accuracy n/a: no labelled data for this input shape" in implicit.notes[0]
-    record = HostMeasurements(x[:, :20, :], y, dataset_is_explicit=False).record(implicit, None, load_targets()["esp32"])
+    record = HostMeasurements(x[:, :20, :], y, dataset_is_explicit=False).record(implicit, None,
+                                                                                 load_targets()["esp32"])
     assert record.extra["no_labelled_data"] and record.accuracy is None
     assert check_budgets(record, {"min_accuracy": 85.0, "max_accuracy_drop_pp": 1.0}) == []  # n/a, not a failure
 
@@ -59,7 +60,8 @@ def test_record_has_drop_and_flips_versus_the_reference(data):
     measured = measurements.measure(Model("int8", tiny_models.gesture_cnn("int8")))
     record = measurements.record(measured, reference, load_targets()["esp32s3"])
     assert record.target == "esp32s3" and record.source == "host-tflm"
-    assert record.accuracy_drop_pp == pytest.approx(reference.evaluation.accuracy - measured.evaluation.accuracy, abs=1e-3)
+    assert record.accuracy_drop_pp == pytest.approx(
+        reference.evaluation.accuracy - measured.evaluation.accuracy, abs=1e-3)
     flips = np.flatnonzero((reference.evaluation.predictions == y) != (measured.evaluation.predictions == y))
     assert record.flipped_samples == flips.tolist() and record.test_samples == 40
     assert record.latency_est_us > 0 and "estimate" in record.extra["latency_est_label"]

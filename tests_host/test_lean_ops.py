@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
 from targets.measure.host import HostMeasurements
-from targets.tflm.lean_ops import UnregistrableOpError, lean_ops, main
 from targets.tflm.analysis import analyze_model, check_firmware_ops
+from targets.tflm.lean_ops import UnregistrableOpError, lean_ops, main
+from targets.tflm.op_list import registered_ops
 from tests_host import tiny_models
 from tests_host.test_fw_ops_resolver import generate
 
@@ -48,7 +48,7 @@ def test_command_writes_a_file_the_firmware_generator_and_host_check_accept(mode
     assert main([str(models["gesture"]), "-o", str(out)]) == 0
     ops = registered_ops(out)
     assert ops == lean_ops([models["gesture"]])
-    assert f"# model gesture.tflite sha256 " in out.read_text()
+    assert "# model gesture.tflite sha256 " in out.read_text()
     proc, header = generate(tmp_path, out.read_text())
     assert proc.returncode == 0, proc.stderr
     assert f"#define TMH_REGISTERED_OP_COUNT {len(ops)}" in header.read_text()
@@ -91,7 +91,8 @@ def _fake_config(tmp_path: Path, cli: dict) -> SimpleNamespace:
     defaults = {name: None for _, name, _, _, _ in OPTIONS}
     return SimpleNamespace(
         invocation_params=SimpleNamespace(dir=tmp_path), inipath=None, rootpath=tmp_path,
-        getoption=lambda name: cli.get(name, [] if name in ("recipe_params", "tolerances", "models") else defaults[name]),
+        getoption=lambda name: cli.get(name, [] if name in ("recipe_params", "tolerances", "models")
+                                       else defaults[name]),
         getini=lambda name: [] if name in ("recipe_params", "tolerances", "models") else None)
 
 

@@ -6,15 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from reports.baseline import load_baseline, write_baseline
-from reports.compare import compare
 from reports.budgets import Violation
+from reports.compare import compare
 from reports.plots import make_plots
-from vocabulary.records import ResultRecord
 from reports.report import build_report
 from reports.results_store import ResultsStore
 from reports.summary import build_summary, recommend, write_github_summary
+from vocabulary.records import ResultRecord
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -6,9 +6,8 @@ import os
 import pandas as pd
 import pytest
 
+from reports.results_store import LEADING_COLUMNS, ResultsStore, TruncatedResultsWarning, read_jsonl, write_csv
 from vocabulary.records import ResultRecord
-from reports.results_store import (LEADING_COLUMNS, ResultsStore, TruncatedResultsWarning,
-                                   read_jsonl, write_csv)
 
 
 def rec(variant="ptq_int8", **kw) -> ResultRecord:

@@ -8,8 +8,11 @@ import pytest
 
 from model_builders.datasets import Dataset, DatasetError, synthetic_gestures
 from model_builders.normalization import Normalization
-from model_builders.representative import (RepresentativeDataError, check_representative_indices,
-                                           default_representative_indices)
+from model_builders.representative import (
+    RepresentativeDataError,
+    check_representative_indices,
+    default_representative_indices,
+)
 from model_builders.splits import Split, stratified_split
 
 

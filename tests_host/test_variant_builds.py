@@ -13,6 +13,7 @@ import pytest
 from model_builders.pipeline import BuildConfig, build_variants
 from model_builders.tf_runtime import import_tf
 from model_builders.variants import RECIPES, UnknownVariantError, resolve_variants
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"float32": {"epochs": 2}, "qat_int8": {"epochs": 1}}  # fast recipes for cache behaviour tests
 
@@ -117,7 +118,8 @@ def test_changing_one_recipe_rebuilds_only_it_and_its_dependents(two_cold_builds
     first = build_variants(BuildConfig(overrides=TINY, **config), progress=quiet)
     assert {n: v.cache_hit for n, v in first.variants.items()} == {"float32": True, "ptq_int8": True, "qat_int8": False}
     qat_changed = build_variants(BuildConfig(overrides={**TINY, "qat_int8": {"epochs": 2}}, **config), progress=quiet)
-    assert {n: v.cache_hit for n, v in qat_changed.variants.items()} == {"float32": True, "ptq_int8": True, "qat_int8": False}
+    assert {n: v.cache_hit for n, v in qat_changed.variants.items()} == {"float32": True, "ptq_int8": True,
+                                                                          "qat_int8": False}
     parent_changed = build_variants(BuildConfig(overrides={**TINY, "float32": {"epochs": 3}}, **config), progress=quiet)
     assert not any(v.cache_hit for v in parent_changed.variants.values())
     forced = build_variants(BuildConfig(overrides=TINY, rebuild=True, **config), progress=quiet)

@@ -13,8 +13,8 @@ import importlib.metadata
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def _keras():
     return tf_keras
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gesture_cnn(kind: str = "int8") -> bytes:
     """The reference lesson's gesture CNN shape (untrained weights): float32, dynamic or int8."""
 
@@ -103,7 +103,7 @@ def gesture_cnn(kind: str = "int8") -> bytes:
     return _cached(f"gesture_cnn-{kind}", build)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gelu_dense(kind: str = "int8") -> bytes:
     """A Dense layer with gelu: uses GELU, a TFLite builtin that TFLite Micro has no kernel
     for (MicroMutableOpResolver has no AddGelu), so no firmware op list can register it."""
@@ -177,7 +177,7 @@ def repacked(model_bytes: bytes) -> bytes:
     return _pack(schema, model)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def image_cnn(shape: tuple[int, int, int] = (32, 32, 3), kind: str = "int8") -> bytes:
     """A small image classifier (untrained weights) whose int8 input is h*w*c bytes: 3 KB
     for 32x32x3, 9 KB for 96x96x1 (person detection's input), larger than one host line.

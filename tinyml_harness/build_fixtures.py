@@ -7,10 +7,20 @@ anything twice.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from model_builders.pipeline import (BuildConfig, BuildFailed, BuildSession, BuiltVariant, PreparedData, build_variants,
-                       default_build_jobs, write_builds_csv)
+from model_builders.pipeline import (
+    BuildConfig,
+    BuildFailed,
+    BuildSession,
+    BuiltVariant,
+    PreparedData,
+    build_variants,
+    default_build_jobs,
+    write_builds_csv,
+)
 from model_builders.timing import phase
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
@@ -26,19 +36,18 @@ def build_jobs(config: pytest.Config) -> int:
 
 def build_config_from(config: pytest.Config) -> BuildConfig:
     """The build configuration of this run, from the harness settings."""
-    from tinyml_harness.plugin import settings
-
     from model_builders.architectures import get_architecture
+    from tinyml_harness.plugin import settings
 
     options = settings(config)
     try:
         get_architecture(options.architecture)
     except KeyError as exc:
         raise pytest.UsageError(f"--architecture: {exc.args[0]}") from None
-    return BuildConfig(dataset=options.dataset, window=options.window, variants=options.variants,
-                       architecture=options.architecture, rebuild=options.rebuild, cache_dir=options.artifact_cache,
-                       training_seed=options.training_seed, overrides=options.recipe_params,
-                       **({"seed": options.seed} if options.seed is not None else {}))
+    build = BuildConfig(dataset=options.dataset, window=options.window, variants=options.variants,
+                        architecture=options.architecture, rebuild=options.rebuild, cache_dir=options.artifact_cache,
+                        training_seed=options.training_seed, overrides=options.recipe_params)
+    return build if options.seed is None else dataclasses.replace(build, seed=options.seed)
 
 
 def selected_variant_names(config: pytest.Config) -> list[str]:

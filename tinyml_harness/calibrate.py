@@ -18,18 +18,23 @@ import argparse
 import dataclasses
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Iterable
 
 import numpy as np
 
-from vocabulary.records import ResultRecord
 from targets.cost.estimator import COST_DTYPE, KIND_OF_OP, estimate_latency
+from targets.cost.registry import (
+    DEFAULT_TARGETS_FILE,
+    Coefficient,
+    CostModel,
+    TargetProfile,
+    load_targets,
+    write_coefficients,
+)
 from targets.tflm.analysis import OpInfo
-from targets.cost.registry import (DEFAULT_TARGETS_FILE, Coefficient, CostModel, TargetProfile,
-                              load_targets, write_coefficients)
+from vocabulary.records import ResultRecord
 
 OVERHEAD = "per_op_overhead_cycles"
 
@@ -42,6 +47,10 @@ class MeasuredModel:
     target: str
     ops: list[OpInfo]
     cycles: list[float]  # measured, per op, same order
+
+    @property
+    def op_infos(self) -> list[OpInfo]:  # what estimate_latency reads
+        return self.ops
 
     def measured_total_us(self, clock_mhz: float) -> float:
         return sum(self.cycles) / clock_mhz
@@ -97,7 +106,7 @@ def fit_target(target: str, models: list[MeasuredModel]) -> Fit:
     columns = [OVERHEAD, *keys]
     rows, rhs = [], []
     for m in models:
-        for op, cycles in zip(m.ops, m.cycles):
+        for op, cycles in zip(m.ops, m.cycles, strict=True):
             row = np.zeros(len(columns))
             row[0] = 1.0
             if _work(op) > 0:
@@ -110,7 +119,7 @@ def fit_target(target: str, models: list[MeasuredModel]) -> Fit:
     scale = np.maximum(np.abs(a).max(axis=0), 1.0)  # columns span 1 .. 1e5: condition them
     solution, _ = nnls(a / scale, b)
     values = solution / scale
-    return Fit(target, dict(zip(columns, (float(v) for v in values))), len(rows), models)
+    return Fit(target, dict(zip(columns, (float(v) for v in values), strict=True)), len(rows), models)
 
 
 def with_coefficients(profile: TargetProfile, coefficients: dict[str, float]) -> TargetProfile:
@@ -128,7 +137,7 @@ def with_coefficients(profile: TargetProfile, coefficients: dict[str, float]) ->
 
 
 def estimate_us(model: MeasuredModel, profile: TargetProfile) -> float:
-    return estimate_latency(SimpleNamespace(op_infos=model.ops), profile).total_us  # type: ignore[arg-type]
+    return estimate_latency(model, profile).total_us
 
 
 def error_table(fit: Fit, before: TargetProfile, after: TargetProfile) -> list[str]:

@@ -19,15 +19,22 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tinyml_harness.plugin import settings
-
-from reports.baseline import (BASELINE_METRICS, BaselineError, baseline_figures, load_baseline, metrics_for, run_meta,
-                       write_baseline, write_obtained)
-from reports.budgets import BudgetError, check_budgets, format_metric, load_budgets, split_budget
+from reports.baseline import (
+    BASELINE_METRICS,
+    BaselineError,
+    baseline_figures,
+    load_baseline,
+    metrics_for,
+    run_meta,
+    write_baseline,
+    write_obtained,
+)
+from reports.budgets import BudgetError, Budgets, check_budgets, format_metric, load_budgets, split_budget
 from reports.compare import ToleranceError, format_comparison_table, judge, parse_tolerances
-from vocabulary.records import ResultRecord
 from reports.report import build_report
 from reports.results_store import ResultsStore
+from tinyml_harness.plugin import settings
+from vocabulary.records import ResultRecord
 
 SESSION = pytest.StashKey["GateSession"]()
 RUN_ID_ENV = "TINYML_HARNESS_RUN_ID"  # set by the controller, inherited by xdist workers
@@ -66,6 +73,7 @@ class GateSession:
         except ToleranceError as exc:
             raise pytest.UsageError(f"--tolerance: {exc}") from None
         self.budget_error: str | None = None
+        self.budgets: Budgets | None
         try:
             self.budgets = load_budgets(self.budgets_path, self.known_variants, self.known_targets)
         except BudgetError as exc:
@@ -80,6 +88,7 @@ class GateSession:
         self.gate_items: set[str] = set()
         self.skipped = 0  # gate items skipped for a stated reason (nothing to measure)
         self.failed_items: list[str] = []
+        self.summary_lines: list[str] = []  # the report's lines, for the terminal summary
 
     def meta(self) -> dict:
         """Versions, git commit and the fingerprint of the dataset this run built from."""
@@ -124,7 +133,7 @@ class GateSession:
         if scope != "target":
             problems += [f"harness rule: {p}" for p in record.extra.get("problems", [])]
         old = baseline_figures(self.baseline, record)
-        if self.budget_error:
+        if self.budgets is None:
             problems.append(f"budgets not checked: {self.budget_error}")
         elif not record.error:
             violations = check_budgets(record, split_budget(self.budgets, record, scope, self.selected_targets), old)
@@ -143,7 +152,8 @@ class GateSession:
                 elif row.status == "not comparable":
                     notes.append(f"not comparable: {text}")
         if problems:
-            self.failed_items.append("/".join(record.key) if scope != "variant" else f"{record.variant}/{record.source}")
+            self.failed_items.append("/".join(record.key) if scope != "variant"
+                                     else f"{record.variant}/{record.source}")
         return Gate(not problems, _message(record, problems, old, scope, notes))
 
 
@@ -261,16 +271,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except BaselineError as exc:
             lines.append(f"baseline NOT updated: {exc} ({why})")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    config.stash[SESSION].summary_lines = lines
+    gate.summary_lines = lines
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     gate = config.stash.get(SESSION, None)
-    lines = getattr(gate, "summary_lines", None)
-    if not lines:
+    if gate is None or not gate.summary_lines:
         return
     terminalreporter.section("TinyML harness report")
-    for line in lines:
+    for line in gate.summary_lines:
         terminalreporter.write_line(line)
     if gate.failed_items:
         terminalreporter.write_line(f"{len(gate.failed_items)} item(s) failed the gate: {', '.join(gate.failed_items)}")

@@ -10,9 +10,9 @@ tinyml_harness.hil_fixtures instead, together with the port and build directory 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 
@@ -56,10 +56,9 @@ def selected_targets(config: pytest.Config, known: Iterable[str] | None = None) 
 
 def external_models(config: pytest.Config) -> list[ExternalModel]:
     from model_builders.variants import RECIPES
-
-    models = []
     from tinyml_harness.plugin import settings
 
+    models: list[ExternalModel] = []
     for path in settings(config).models:
         if path.stem in RECIPES or path.stem in [m.name for m in models]:
             raise pytest.UsageError(f"--model {path}: the name '{path.stem}' is already taken; rename the file")
@@ -105,9 +104,8 @@ def external_model_files(pytestconfig: pytest.Config) -> dict[str, ExternalModel
 @pytest.fixture(scope="session")
 def host_measurements(prepared_data, pytestconfig: pytest.Config):
     """Each model measured once on host TFLM (accuracy, arena, bit-exactness), on demand."""
-    from tinyml_harness.plugin import settings
-
     from targets.measure.host import HostMeasurements
+    from tinyml_harness.plugin import settings
 
     return HostMeasurements(prepared_data.x_test, prepared_data.y_test, class_names=prepared_data.class_names,
                             dataset_is_explicit=settings(pytestconfig).dataset is not None,

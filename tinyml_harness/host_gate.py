@@ -11,11 +11,13 @@ the budget and the baseline in its message.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from targets.measure.host import HostMeasurements
 from tinyml_harness.build_fixtures import require_built
 from vocabulary.records import ResultRecord
-from targets.measure.host import HostMeasurements
 
 
 def _record(variant: str, target_profile, build_session, external_model_files,
@@ -24,7 +26,7 @@ def _record(variant: str, target_profile, build_session, external_model_files,
     reference = host_measurements.measure(built_variants["float32"])
     if variant in external_model_files:
         measured = host_measurements.measure(external_model_files[variant], is_external=True)
-        extra = {"origin": str(external_model_files[variant].path)}
+        extra: dict[str, Any] = {"origin": str(external_model_files[variant].path)}
         deployable = True
         provenance = {**build_session.provenance("float32"), "architecture": "external", "architecture_hash": None,
                       "build_key": None, "training_platform": None}

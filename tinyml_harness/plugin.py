@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -177,8 +178,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     # pytest-embedded's app_path fixture (behind `target`) records an XML attribute.
-    config.addinivalue_line("filterwarnings",
-                            "ignore:record_xml_attribute is an experimental feature:pytest.PytestExperimentalApiWarning")
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:record_xml_attribute is an experimental feature:pytest.PytestExperimentalApiWarning")
     resolved = settings(config)  # bad values are one usage error, before collection
     # Builders, reference outputs and xdist workers all read the cache from here.
     os.environ["TINYML_CACHE_DIR"] = str(resolved.artifact_cache)
@@ -269,7 +271,8 @@ def _recipe_params(tokens: list[str]) -> dict[str, dict[str, Any]]:
         if not sep or not dot:
             raise pytest.UsageError(f"--recipe-param {token!r}: expected variant.param=value, e.g. qat_int8.epochs=1")
         if variant not in RECIPES:
-            raise pytest.UsageError(f"--recipe-param {token!r}: unknown variant {variant!r}; known: {', '.join(RECIPES)}")
+            raise pytest.UsageError(f"--recipe-param {token!r}: unknown variant {variant!r}; "
+                                    f"known: {', '.join(RECIPES)}")
         if param not in RECIPES[variant].params:
             raise pytest.UsageError(f"--recipe-param {token!r}: {variant} has no parameter {param!r}; "
                                     f"it has {', '.join(sorted(RECIPES[variant].params)) or 'none'}")

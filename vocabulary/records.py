@@ -57,7 +57,7 @@ class ResultRecord:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ResultRecord":
+    def from_dict(cls, data: dict[str, Any]) -> ResultRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -69,7 +69,7 @@ class ResultRecord:
         return (self.variant, self.target, self.source)
 
 
-def encode_correct(correct: "np.ndarray | list[bool]") -> str:
+def encode_correct(correct: np.ndarray | list[bool]) -> str:
     """Per-sample correctness as a compact string: base64 of the bits, little-endian."""
     bits = np.packbits(np.asarray(correct, dtype=bool), bitorder="little")
     return base64.b64encode(bits.tobytes()).decode("ascii")

@@ -7,10 +7,12 @@ come from boards, never from here.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from targets.tflm.analysis import ModelAnalysis
 from targets.cost.registry import TargetProfile
+from targets.tflm.analysis import ModelAnalysis, OpInfo
 
 KIND_OF_OP = {
     "CONV_2D": "conv",
@@ -57,7 +59,14 @@ class FitResult:
         )
 
 
-def estimate_latency(analysis: ModelAnalysis, target: TargetProfile) -> LatencyEstimate:
+class HasOps(Protocol):
+    """What the estimate reads from a model: a ModelAnalysis, or calibration's measured model."""
+
+    @property
+    def op_infos(self) -> Sequence[OpInfo]: ...
+
+
+def estimate_latency(analysis: HasOps, target: TargetProfile) -> LatencyEstimate:
     """Estimated single-inference latency on `target`, per op and in total (microseconds)."""
     cost = target.cost
     per_op: list[OpEstimate] = []

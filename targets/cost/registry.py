@@ -11,15 +11,14 @@ import os
 import re
 import tempfile
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
-
 
 DEFAULT_TARGETS_FILE = Path(__file__).resolve().parent / "targets.toml"
 DTYPES = ("int8", "float32")
 KINDS = ("conv", "depthwise_conv", "fully_connected", "per_element")
-_TARGET_KEYS = {
+_TARGET_KEYS: dict[str, type | tuple[type, ...]] = {
     "idf_target": bool, "clock_mhz": (int, float), "sram_bytes": int, "flash_bytes": int,
     "fw_ram_overhead_bytes": int, "fw_flash_overhead_bytes": int, "memory_source": str,
 }
@@ -66,10 +65,12 @@ class TargetProfile:
 
 def _coefficient(path: Path, key: str, raw: object) -> Coefficient:
     if not isinstance(raw, dict):
-        raise TargetRegistryError(f"{path}: {key} must be an inline table {{ value = ..., source = \"...\", calibrated = false }}")
+        raise TargetRegistryError(f"{path}: {key} must be an inline table "
+                                  "{ value = ..., source = \"...\", calibrated = false }")
     unknown = set(raw) - _COEFFICIENT_KEYS
     if unknown:
-        raise TargetRegistryError(f"{path}: {key} has unknown key(s) {sorted(unknown)}; allowed: {sorted(_COEFFICIENT_KEYS)}")
+        raise TargetRegistryError(f"{path}: {key} has unknown key(s) {sorted(unknown)}; "
+                                  f"allowed: {sorted(_COEFFICIENT_KEYS)}")
     for needed in ("value", "source"):
         if needed not in raw:
             raise TargetRegistryError(f"{path}: {key} is missing '{needed}'")
@@ -91,12 +92,12 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
     if unknown:
         raise TargetRegistryError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}")
     values = {}
-    for key, kind in _TARGET_KEYS.items():
+    for key, expected in _TARGET_KEYS.items():
         if key not in raw:
             if key == "memory_source":
                 continue
             raise TargetRegistryError(f"{path}: [{name}] is missing '{key}'")
-        if not isinstance(raw[key], kind) or (kind is int and isinstance(raw[key], bool)):
+        if not isinstance(raw[key], expected) or (expected is int and isinstance(raw[key], bool)):
             raise TargetRegistryError(f"{path}: {name}.{key} has the wrong type ({raw[key]!r})")
         values[key] = raw[key]
     cost = raw.get("cost")
@@ -114,7 +115,8 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
             raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] is missing")
         unknown = set(table) - set(KINDS)
         if unknown:
-            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] has unknown key(s) {sorted(unknown)}; allowed: {list(KINDS)}")
+            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] has unknown key(s) {sorted(unknown)}; "
+                                      f"allowed: {list(KINDS)}")
         for kind in KINDS:
             if kind not in table:
                 raise TargetRegistryError(f"{path}: {name}.cost.{dtype} is missing '{kind}'")
@@ -128,7 +130,8 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
         fw_ram_overhead_bytes=values["fw_ram_overhead_bytes"],
         fw_flash_overhead_bytes=values["fw_flash_overhead_bytes"],
         cost=CostModel(
-            per_op_overhead_cycles=_coefficient(path, f"{name}.cost.per_op_overhead_cycles", cost["per_op_overhead_cycles"]),
+            per_op_overhead_cycles=_coefficient(path, f"{name}.cost.per_op_overhead_cycles",
+                                                cost["per_op_overhead_cycles"]),
             coefficients=coefficients,
         ),
         memory_source=values.get("memory_source", ""),
@@ -160,7 +163,8 @@ def select_targets(option: str | None, known: Iterable[str]) -> list[str]:
         if not item:
             raise UnknownTargetError(f"--target {option!r}: empty target name; known targets: {', '.join(known)}")
         if item not in known:
-            raise UnknownTargetError(f"unknown target {item!r} (from --target {option!r}); known targets: {', '.join(known)}, or auto / all")
+            raise UnknownTargetError(f"unknown target {item!r} (from --target {option!r}); "
+                                     f"known targets: {', '.join(known)}, or auto / all")
         if item not in chosen:
             chosen.append(item)
     return chosen
@@ -197,7 +201,8 @@ def write_coefficients(
         else:
             dtype, _, name = key.partition(".")
             if dtype not in DTYPES or name not in KINDS:
-                raise TargetRegistryError(f"{path}: cannot write {target}.{key}: key must be per_op_overhead_cycles or <{'|'.join(DTYPES)}>.<{'|'.join(KINDS)}>")
+                raise TargetRegistryError(f"{path}: cannot write {target}.{key}: key must be per_op_overhead_cycles "
+                                          f"or <{'|'.join(DTYPES)}>.<{'|'.join(KINDS)}>")
             section = f"{target}.cost.{dtype}"
         _replace_line(path, lines, section, name, coefficient)
     text = "".join(lines)
@@ -223,8 +228,8 @@ def _replace_line(path: Path, lines: list[str], section: str, name: str, coeffic
         if match:
             current = match.group(1).strip()
             continue
-        if current == section and key_line.match(line):
-            indent = key_line.match(line).group(1)
-            lines[i] = f"{indent}{name} = {_format_coefficient(coefficient)}\n"
+        key_match = key_line.match(line)
+        if current == section and key_match:
+            lines[i] = f"{key_match.group(1)}{name} = {_format_coefficient(coefficient)}\n"
             return
     raise TargetRegistryError(f"{path}: no line '{name} = ...' in section [{section}]")

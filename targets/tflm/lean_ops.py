@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
 from targets.tflm.analysis import analyze_model
+from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
 
 
 class UnregistrableOpError(ValueError):

@@ -72,7 +72,8 @@ def run_reference_cached(model_bytes: bytes, inputs: np.ndarray, cache_dir: Path
     digest.update(f"{inputs.dtype.str}{inputs.shape}".encode())
     digest.update(inputs.tobytes())
     digest.update(importlib.metadata.version("tensorflow").encode())
-    path = Path(cache_dir or os.environ.get("TINYML_CACHE_DIR") or DEFAULT_CACHE_DIR) / "reference" / f"{digest.hexdigest()}.npy"
+    cache_root = Path(cache_dir or os.environ.get("TINYML_CACHE_DIR") or DEFAULT_CACHE_DIR)
+    path = cache_root / "reference" / f"{digest.hexdigest()}.npy"
     if path.is_file():
         return np.load(path, allow_pickle=False)
     outputs = run_reference(model_bytes, inputs)
