@@ -29,12 +29,15 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from targets.board.bench_file import (PORT_OPTIONS, BenchEntry, BenchFileError, load_bench,
                                       missing_board_message, port_params, ports_present)
+
+if TYPE_CHECKING:
+    from targets.measure.board import FirmwareFigures
 
 DEFAULT_CONFIG = "default"
 #: The harness's own firmware sources (for hints); a run's builds live in settings.firmware_dir.
@@ -277,16 +280,11 @@ def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
 
 
 # --------------------------------------------------------------------------- firmware figures
-@dataclass(frozen=True)
-class FirmwareFigures:
-    image_bytes: int | None
-    static_ram_bytes: int | None
-    note: str
-
-
 def firmware_figures(target: str, state: HilState) -> FirmwareFigures:
     """Image size and static RAM of the flashed firmware, from the build's map file with
     esp-idf-size (real hardware only; the virtual board has no firmware image)."""
+    from targets.measure.board import FirmwareFigures
+
     if state.virtual:
         return FirmwareFigures(None, None, "n/a (virtual)")
     build = state.firmware_dir / f"build_{target}_{state.config_name}"
