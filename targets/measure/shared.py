@@ -83,9 +83,13 @@ def artifact_figures(data: bytes) -> ArtifactFigures:
 
 
 def estimate_extra(estimate: LatencyEstimate) -> dict:
-    """The estimate's label and breakdown, stored beside latency_est_us."""
-    return {"latency_est_label": LATENCY_LABEL, "latency_est_calibrated": estimate.calibrated,
-            "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]}
+    """The estimate's label and breakdown, stored beside latency_est_us; its notes (work the
+    cost model has no rate for) when there are any."""
+    extra = {"latency_est_label": LATENCY_LABEL, "latency_est_calibrated": estimate.calibrated,
+             "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]}
+    if estimate.notes:
+        extra["estimate_notes"] = list(estimate.notes)
+    return extra
 
 
 def per_class_accuracy(correct: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
