@@ -170,3 +170,17 @@ def test_unknown_engine_or_source_is_refused():
 
     with pytest.raises(ValueError, match="unknown source"):
         Conditions("simulator", "x", "y")
+
+
+def test_a_board_record_is_what_calibrate_fits_to():
+    """The profile rows a chip record carries are the rows calibrate reads: same ops, cycles, work."""
+    from tinyml_harness.calibrate import measured_models
+
+    full = cycle()
+    full.profile.pop()  # only the model's own ops: an unknown op makes calibrate skip the record
+    record = board_record(run(cycle=full))
+    models, notes = measured_models([record])
+    assert notes == [] and len(models) == 1
+    assert models[0].ops == OP_INFOS and models[0].cycles == [144_000.0, 21_600.0, 24_000.0]
+    virtual = board_record(run(board_conditions(True, "python"), cycle=full))
+    assert measured_models([virtual]) == ([], ["skipped ptq_int8/esp32 (virtual): not measured on a chip"])
