@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from serial.tools import list_ports
 
+from targets.board.bench_file import (BenchEntry, BenchFileError, load_bench, missing_board_message,
+                                      port_params, ports_present)
 from tinyml_harness import hil_fixtures
-from tinyml_harness.hil_fixtures import BenchEntry, load_bench, missing_board_message, port_params
 
 BENCH = Path("bench.toml")
 
@@ -43,21 +44,21 @@ def bench_ports(monkeypatch):
     ("serial_number", "AA:02", "/dev/ttyACM1")])
 def test_location_or_serial_number_becomes_the_port_pytest_embedded_opens(bench_ports, field, value, device):
     entry = BenchEntry("esp32c3", **{field: value})
-    params = port_params(entry, {}, hil_fixtures._ports_present)
+    params = port_params(entry, {}, ports_present)
     assert params == {"port": device, "port_serial_number": None, "port_location": None}
-    assert missing_board_message("esp32c3", entry, {}, hil_fixtures._ports_present(), BENCH) is None
+    assert missing_board_message("esp32c3", entry, {}, ports_present(), BENCH) is None
 
 
 def test_command_line_location_is_resolved_too(bench_ports):
     params = port_params(BenchEntry("esp32c3", location="1-1.1"), {"port_location": "1-1.2"},
-                         hil_fixtures._ports_present)
+                         ports_present)
     assert params["port"] == "/dev/ttyACM1"
 
 
 def test_a_location_no_port_has_fails_naming_target_and_what_was_looked_for(bench_ports):
     entry = BenchEntry("esp32c3", location="3-4")
-    assert port_params(entry, {}, hil_fixtures._ports_present)["port"] is None
-    msg = missing_board_message("esp32c3", entry, {}, hil_fixtures._ports_present(), BENCH)
+    assert port_params(entry, {}, ports_present)["port"] is None
+    msg = missing_board_message("esp32c3", entry, {}, ports_present(), BENCH)
     assert msg is not None
     assert "target esp32c3" in msg and "USB location 3-4" in msg
     assert "/dev/ttyACM0 (location 1-1.1" in msg and "/dev/ttyACM1 (location 1-1.2" in msg
@@ -67,7 +68,7 @@ def test_a_serial_number_on_two_ports_is_refused_not_guessed(bench_ports, monkey
     monkeypatch.setattr(list_ports, "comports", lambda *a, **k: [
         FakePort("/dev/ttyACM0", "1-1.1", "AA:01"), FakePort("/dev/ttyACM1", "1-1.2", "AA:01")])
     msg = missing_board_message("esp32c3", BenchEntry("esp32c3", serial_number="AA:01"), {},
-                                hil_fixtures._ports_present(), BENCH)
+                                ports_present(), BENCH)
     assert msg is not None and "2 ports match (/dev/ttyACM0, /dev/ttyACM1)" in msg
 
 
@@ -77,7 +78,7 @@ def test_bench_baud_is_read_and_bad_values_name_file_and_field(tmp_path):
     assert load_bench(path)["esp32"].baud == 921600
     for bad in ('"fast"', "0", "true"):
         path.write_text(f'[esp32]\nport = "/dev/ttyUSB0"\nbaud = {bad}\n')
-        with pytest.raises(pytest.UsageError, match=r"bench.toml: \[esp32\] baud must be a positive integer"):
+        with pytest.raises(BenchFileError, match=r"bench.toml: \[esp32\] baud must be a positive integer"):
             load_bench(path)
 
 
@@ -100,3 +101,19 @@ def test_timeout_hint_names_the_console_the_firmware_serves_and_the_other_port(t
     """The hint follows the console each target's sdkconfig.defaults.<target> chooses."""
     hint = hil_fixtures.console_hint(target)
     assert hint.index(port) < hint.index(other), hint
+
+
+def test_a_bad_bench_file_stops_pytest_with_a_usage_error_naming_it(tmp_path):
+    """bench_file knows nothing of pytest; the plugin turns its error into a usage error."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bench.toml"
+    bad.write_text('[esp32]\nbaud = "fast"\n')
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           f"--bench-file={bad}", str(root / "tests_host" / "test_import_layers.py")],
+                          cwd=root, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
+    assert f"{bad}: [esp32] baud must be a positive integer" in proc.stderr

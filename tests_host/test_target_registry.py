@@ -1,6 +1,7 @@
 """Target registry: the shipped file, selection rules, clear errors, coefficient writes."""
 from __future__ import annotations
 
+import math
 import shutil
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from targets.cost.registry import (
     DEFAULT_TARGETS_FILE,
     DTYPES,
+    ESTIMATE_SOURCES,
     KINDS,
     Coefficient,
     TargetRegistryError,
@@ -31,12 +33,59 @@ def test_shipped_registry_has_the_idf_targets_and_an_estimate_only_one():
         assert "approximation" in target.memory_source
 
 
-def test_every_shipped_coefficient_cites_a_source_and_is_uncalibrated():
-    for target in load_targets().values():
-        coefficients = [target.cost.per_op_overhead_cycles] + [target.cost.coefficient(d, k) for d in DTYPES for k in KINDS]
-        for coefficient in coefficients:
-            assert coefficient.source.startswith(("estimate: ", "fitted to ")), coefficient
-            assert coefficient.calibrated is False and coefficient.value > 0
+def all_coefficients(target):
+    return [("per_op_overhead_cycles", target.cost.per_op_overhead_cycles)] + [
+        (f"{d}.{k}", target.cost.coefficient(d, k)) for d in DTYPES for k in KINDS]
+
+
+def assert_provenance(targets):
+    """What any loadable registry holds: every coefficient a finite non-negative value and a
+    source; a calibrated one's source names a bench run, never an estimate."""
+    for target in targets.values():
+        for key, coefficient in all_coefficients(target):
+            assert coefficient.source.strip() and math.isfinite(coefficient.value) and coefficient.value >= 0, key
+            if coefficient.calibrated:
+                assert not coefficient.source.lower().startswith(ESTIMATE_SOURCES), (target.name, key)
+
+
+def test_every_coefficient_carries_its_provenance_before_and_after_a_calibration(tmp_path):
+    assert_provenance(load_targets())
+    path = _copy_registry(tmp_path)
+    write_coefficients(path, "esp32s3", {"int8.conv": 0.7, "per_op_overhead_cycles": 1650},
+                       source="bench calibration: NNLS over 40 measured ops from results.jsonl")
+    targets = load_targets(path)
+    assert_provenance(targets)
+    calibrated = {(t.name, key) for t in targets.values() for key, c in all_coefficients(t) if c.calibrated}
+    assert calibrated == {("esp32s3", "int8.conv"), ("esp32s3", "per_op_overhead_cycles")}
+
+
+def _with_esp32_int8_conv(tmp_path, inline: str):
+    """A copy of the shipped registry whose esp32 int8 conv line is `conv = <inline>`."""
+    text = DEFAULT_TARGETS_FILE.read_text()
+    start = text.index("conv = ", text.index("[esp32.cost.int8]"))
+    path = tmp_path / "edited.toml"
+    path.write_text(text[:start] + f"conv = {inline}" + text[text.index("\n", start):])
+    return path
+
+
+@pytest.mark.parametrize("source", ["estimate: a guess", "Estimate from the datasheet", "fitted to the lesson"])
+def test_a_calibrated_coefficient_whose_source_reads_as_an_estimate_is_refused(tmp_path, source):
+    bad = _with_esp32_int8_conv(tmp_path, f'{{ value = 2.6, source = "{source}", calibrated = true }}')
+    with pytest.raises(TargetRegistryError, match=r"esp32.cost.int8.conv is marked calibrated but its source reads as an estimate"):
+        load_targets(bad)
+    path = _copy_registry(tmp_path)
+    with pytest.raises(TargetRegistryError, match="marked calibrated"):
+        write_coefficients(path, "esp32", {"int8.conv": Coefficient(2.0, source, True)})
+    assert path.read_text() == DEFAULT_TARGETS_FILE.read_text()  # refused before the file was replaced
+    write_coefficients(path, "esp32", {"int8.conv": Coefficient(2.0, source, False)})  # an estimate may say so
+    assert load_targets(path)["esp32"].cost.coefficient("int8", "conv") == Coefficient(2.0, source, False)
+
+
+@pytest.mark.parametrize("source", ['""', '"   "', "3"])
+def test_a_coefficient_with_an_empty_source_is_refused(tmp_path, source):
+    path = _with_esp32_int8_conv(tmp_path, f"{{ value = 2.6, source = {source} }}")
+    with pytest.raises(TargetRegistryError, match=r"esp32.cost.int8.conv.source must say where the figure comes from"):
+        load_targets(path)
 
 
 def test_riscv_targets_without_fpu_charge_float_far_above_int8():

@@ -6,7 +6,8 @@ per-test logs. This plugin never redefines its (or idf-ci's) fixtures or options
 feeds them per target through indirect parametrization, as pytest_embedded_idf's
 idf_parametrize does: `target`, `embedded_services`, `app_path`, `build_dir` and, from
 bench.toml, `port` and `baud`. A bench.toml (or --port-location / --port-serial-number)
-serial number or USB location is resolved here to the one port it names, because
+serial number or USB location is resolved to the one port it names
+(targets.board.bench_file reads bench.toml and resolves ports), because
 pytest-embedded-serial-esp hands esptool its own probed port and never reads
 port_location: two boards of one target are told apart only this way.
 
@@ -26,66 +27,23 @@ import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
+
+from targets.board.bench_file import (PORT_OPTIONS, BenchEntry, BenchFileError, load_bench,
+                                      missing_board_message, port_params, ports_present)
+
+if TYPE_CHECKING:
+    from targets.measure.board import FirmwareFigures
 
 DEFAULT_CONFIG = "default"
 #: The harness's own firmware sources (for hints); a run's builds live in settings.firmware_dir.
 HARNESS_FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 LOCK_DIR = Path(tempfile.gettempdir()) / "tinyml-hil-port-locks"
 PORT_LOCK_TIMEOUT_S = 1800.0
-BENCH_KEYS = {"port": "port", "serial_number": "port_serial_number", "location": "port_location",
-              "baud": "baud"}
-PORT_OPTIONS = ("port", "port_serial_number", "port_location")
-
-
-# --------------------------------------------------------------------------- bench.toml
-@dataclass(frozen=True)
-class BenchEntry:
-    """Where one target's board is attached; each field fills one pytest-embedded option."""
-
-    target: str
-    port: str | None = None
-    serial_number: str | None = None
-    location: str | None = None
-    baud: int | None = None  # the firmware's CONFIG_TMH_SERIAL_BAUD (UART consoles)
-
-    def describe(self) -> str:
-        parts = [f"{k}={getattr(self, k)}" for k in BENCH_KEYS if getattr(self, k)]
-        return ", ".join(parts) or "nothing"
-
-
-def load_bench(path: Path) -> dict[str, BenchEntry]:
-    """bench.toml: one table per target, keys port / serial_number / location / baud. A
-    missing file means no bench mapping (pytest-embedded's own --port / ESPPORT still apply)."""
-    if not path.exists():
-        return {}
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise pytest.UsageError(f"{path}: not valid TOML: {exc}") from None
-    bench = {}
-    for target, table in raw.items():
-        if not isinstance(table, dict):
-            raise pytest.UsageError(f"{path}: [{target}] must be a table of port / serial_number / "
-                                    "location / baud")
-        unknown = set(table) - set(BENCH_KEYS)
-        if unknown:
-            raise pytest.UsageError(f"{path}: [{target}] has unknown key(s) {sorted(unknown)}; "
-                                    f"allowed: {sorted(BENCH_KEYS)}")
-        values: dict[str, Any] = {k: str(v) for k, v in table.items() if k != "baud"}
-        if "baud" in table:
-            baud = table["baud"]
-            if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
-                raise pytest.UsageError(f"{path}: [{target}] baud must be a positive integer "
-                                        f"(the firmware's CONFIG_TMH_SERIAL_BAUD), got {baud!r}")
-            values["baud"] = baud
-        bench[target] = BenchEntry(target, **values)
-    return bench
 
 
 # --------------------------------------------------------------------------- session state
@@ -139,9 +97,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--virtual-engine=fw-tflm: {NOT_BUILT_REASON}. Set it to an "
                                     "espressif/esp-tflite-micro checkout (or "
                                     "firmware/managed_components/espressif__esp-tflite-micro).")
+    try:
+        bench = load_bench(bench_file)
+    except BenchFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[HIL_STATE] = HilState(
         virtual=options.virtual, bench_file=bench_file, firmware_dir=options.firmware_dir,
-        bench=load_bench(bench_file),
+        bench=bench,
         log_dir=Path(tempfile.gettempdir()) / "tinyml-hil-logs" / f"{os.getpid()}-{worker}",
         config_name=sdkconfig or DEFAULT_CONFIG, virtual_engine=options.virtual_engine)
 
@@ -183,7 +145,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.append(pytest.mark.host_test)
         else:
             entry = state.bench.get(target, BenchEntry(target))
-            ports = port_params(entry, cli, _ports_present)
+            ports = port_params(entry, cli, ports_present)
             baud = config.getoption("baud", None) or entry.baud
             values = [target, "esp,idf", str(state.firmware_dir), f"build_{target}_{state.config_name}",
                       ports.get("port"), ports.get("port_serial_number"), ports.get("port_location"),
@@ -202,102 +164,6 @@ def hil_variant_names(config: pytest.Config) -> list[str]:
     return selected_variant_names(config)
 
 
-# --------------------------------------------------------------------------- no board: fail fast
-def _ports_present() -> list[Any]:
-    from serial.tools import list_ports
-
-    return list(list_ports.comports())
-
-
-def _wanted(entry: BenchEntry, cli: dict[str, str | None]) -> tuple[str | None, str | None, str | None, str]:
-    """(port, serial_number, location, where the port came from): ESPPORT, then the command
-    line, then bench.toml, as pytest-embedded ranks them."""
-    env_port = os.environ.get("ESPPORT")
-    port = env_port or cli.get("port") or entry.port
-    origin = "ESPPORT" if env_port else ("--port" if cli.get("port") else "bench file")
-    return (port, cli.get("port_serial_number") or entry.serial_number,
-            cli.get("port_location") or entry.location, origin)
-
-
-def _describe_present(present: list[Any]) -> str:
-    return ", ".join(f"{p.device} (location {getattr(p, 'location', None) or '?'}, serial "
-                     f"{getattr(p, 'serial_number', None) or '?'})" for p in present) or "none"
-
-
-def resolve_port(entry: BenchEntry, cli: dict[str, str | None],
-                 present: list[Any]) -> tuple[str | None, str | None]:
-    """(device, None) when a serial number or USB location picks exactly one present port;
-    (None, what was looked for) when it picks none or several; (None, None) when neither is
-    configured or a port is given outright. pytest-embedded-serial-esp ignores
-    port_location (esptool probes every port), so the harness turns both into `port`."""
-    port, serial_number, location, _ = _wanted(entry, cli)
-    if port and not port.endswith("*"):
-        return None, None
-    matches = list(present)
-    looked_for = []
-    if serial_number:
-        wanted = {s.strip() for s in serial_number.split(",") if s.strip()}
-        matches = [p for p in matches if p.serial_number in wanted]
-        looked_for.append(f"serial number {serial_number}")
-    if location:
-        matches = [p for p in matches if p.location == location]
-        looked_for.append(f"USB location {location}")
-    if not looked_for:
-        return None, None
-    what = " and ".join(looked_for)
-    if len(matches) == 1:
-        return matches[0].device, None
-    if not matches:
-        return None, f"{what}: no port matches (present: {_describe_present(present)})"
-    return None, (f"{what}: {len(matches)} ports match ({', '.join(p.device for p in matches)}); "
-                  "give each board its serial number or location")
-
-
-def port_params(entry: BenchEntry, cli: dict[str, str | None], list_present: Any) -> dict[str, str | None]:
-    """The port options handed to pytest-embedded for one target: a concrete `port` when a
-    serial number or location resolves to one; otherwise the command line's options apply
-    ({}) or bench.toml's (an unresolved entry is reported by the preflight)."""
-    _, serial_number, location, _ = _wanted(entry, cli)
-    if serial_number or location:
-        device, _problem = resolve_port(entry, cli, list_present())
-        if device:
-            return {"port": device, "port_serial_number": None, "port_location": None}
-    if any(cli.get(o) for o in PORT_OPTIONS):
-        return {}
-    return {opt: getattr(entry, key) for key, opt in BENCH_KEYS.items() if opt in PORT_OPTIONS}
-
-
-def missing_board_message(target: str, entry: BenchEntry, cli: dict[str, str | None],
-                          present: list[Any], bench_file: Path) -> str | None:
-    """None when the configured board of `target` is attached; else one message naming the
-    target and the ports tried. The check matches what is configured; it detects nothing."""
-    port, serial_number, location, origin = _wanted(entry, cli)
-    devices = [p.device for p in present]
-    if port and not port.endswith("*"):
-        if os.path.exists(port):
-            return None
-        tried = f"{port} (from {bench_file if origin == 'bench file' else origin}): not present"
-    elif serial_number or location:
-        device, problem = resolve_port(entry, cli, present)
-        if device:
-            return None
-        tried = str(problem)
-    else:
-        # Unconfigured: pytest-embedded (esptool) will probe the ports; boards attach over
-        # USB (a USB-UART bridge or USB-Serial-JTAG), so a machine with only its built-in
-        # /dev/ttyS* has no board to find.
-        pattern = (port or "").rstrip("*")
-        usb = [p.device for p in present if getattr(p, "vid", None) is not None]
-        candidates = [d for d in usb if pattern in d]
-        if candidates:
-            return None
-        tried = (f"no port configured (--port, ESPPORT, {bench_file.name} [{target}]) and no "
-                 f"USB serial port present{' matching ' + port if port else ''} "
-                 f"(present: {', '.join(devices) or 'none'})")
-    return (f"No board found for target {target}: ports tried: {tried}. "
-            f"Attach the board, fix {bench_file.name} / --port, or run with --virtual.")
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
@@ -314,7 +180,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not targets:
         return
     cli = {o: config.getoption(o, None) for o in PORT_OPTIONS}
-    present = _ports_present()
+    present = ports_present()
     problems = [m for t in targets if (m := missing_board_message(
         t, state.bench.get(t, BenchEntry(t)), cli, present, state.bench_file))]
     for t in targets:
@@ -414,16 +280,11 @@ def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
 
 
 # --------------------------------------------------------------------------- firmware figures
-@dataclass(frozen=True)
-class FirmwareFigures:
-    image_bytes: int | None
-    static_ram_bytes: int | None
-    note: str
-
-
 def firmware_figures(target: str, state: HilState) -> FirmwareFigures:
     """Image size and static RAM of the flashed firmware, from the build's map file with
     esp-idf-size (real hardware only; the virtual board has no firmware image)."""
+    from targets.measure.board import FirmwareFigures
+
     if state.virtual:
         return FirmwareFigures(None, None, "n/a (virtual)")
     build = state.firmware_dir / f"build_{target}_{state.config_name}"

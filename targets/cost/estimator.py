@@ -78,6 +78,10 @@ def estimate_latency(analysis: HasOps, target: TargetProfile) -> LatencyEstimate
         if info.dtype != dtype and note not in notes:
             notes.append(note)
         kind = KIND_OF_OP.get(info.op)
+        if kind is None and info.macs:  # work the model lacks a per-MAC rate for: say so
+            note = f"{info.op}: no per-MAC rate in the cost model, its {info.macs} MACs charged per element"
+            if note not in notes:
+                notes.append(note)
         if kind is not None and info.macs:
             coefficient = cost.coefficient(dtype, kind)
             work = info.macs

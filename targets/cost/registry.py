@@ -23,6 +23,8 @@ _TARGET_KEYS: dict[str, type | tuple[type, ...]] = {
     "fw_ram_overhead_bytes": int, "fw_flash_overhead_bytes": int, "memory_source": str,
 }
 _COEFFICIENT_KEYS = {"value", "source", "calibrated"}
+#: How an uncalibrated coefficient's source begins; a calibrated one's never does.
+ESTIMATE_SOURCES = ("estimate", "fitted to")
 
 
 class TargetRegistryError(ValueError):
@@ -82,6 +84,9 @@ def _coefficient(path: Path, key: str, raw: object) -> Coefficient:
     calibrated = raw.get("calibrated", False)
     if not isinstance(calibrated, bool):
         raise TargetRegistryError(f"{path}: {key}.calibrated must be true or false")
+    if calibrated and raw["source"].strip().lower().startswith(ESTIMATE_SOURCES):
+        raise TargetRegistryError(f"{path}: {key} is marked calibrated but its source reads as an estimate "
+                                  f"({raw['source'][:40]!r}...): name the bench run that measured it")
     return Coefficient(float(value), raw["source"], calibrated)
 
 

@@ -7,24 +7,22 @@ error for that model alone; the others are still measured.
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from vocabulary.records import ResultRecord, encode_correct
+from vocabulary.records import ResultRecord
 
 from targets.cost.estimator import estimate_latency, fits
 from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
 from targets.tflm.analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
 from targets.cost.registry import TargetProfile
+from targets.measure.shared import HOST, artifact_figures, estimate_extra, set_correctness
 
-SOURCE = "host-tflm"
-LATENCY_LABEL = "estimate (host cost model, not measured)"
+SOURCE = HOST.source
 
 
 class Model(Protocol):
@@ -74,8 +72,8 @@ class HostMeasurements:
             data = model.tflite_bytes
         except OSError as exc:
             return Measured(model.name, 0, 0, error=f"{model.name}: cannot read the model ({exc})")
-        measured = Measured(model.name, len(data), len(gzip.compress(data, compresslevel=9, mtime=0)),
-                            hashlib.sha256(data).hexdigest())
+        figures = artifact_figures(data)
+        measured = Measured(model.name, figures.model_bytes, figures.gzip_bytes, figures.sha256)
         try:
             measured.analysis = analyze_model(data, name=model.name)
             missing = check_firmware_ops(measured.analysis, self.ops_file)
@@ -115,10 +113,8 @@ class HostMeasurements:
         record.arena_bytes, record.arena_source = measured.arena_bytes, measured.arena_source
         estimate = estimate_latency(analysis, target)
         record.latency_est_us = round(estimate.total_us, 1)
-        record.extra.update({"latency_est_label": LATENCY_LABEL, "latency_est_calibrated": estimate.calibrated,
-                             "param_bytes": analysis.param_bytes,
-                             "peak_activation_bytes": analysis.peak_activation_bytes,
-                             "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]})
+        record.extra.update({**estimate_extra(estimate), "param_bytes": analysis.param_bytes,
+                             "peak_activation_bytes": analysis.peak_activation_bytes})
         if measured.problems:
             record.extra["problems"] = list(measured.problems)
         if measured.notes:
@@ -135,28 +131,13 @@ class HostMeasurements:
             record.test_samples = int(len(evaluation.predictions))
             record.max_lsb_diff = evaluation.max_lsb_diff
             record.extra["engine"] = evaluation.engine
-            right_now = evaluation.predictions == self.y_test
-            record.correct_bitmap = encode_correct(right_now)
-            record.per_class_accuracy = self._per_class(right_now)
             reference_eval = reference.evaluation if reference else None
-            if reference_eval is not None and len(reference_eval.predictions) == len(evaluation.predictions):
+            comparable = reference_eval is not None and len(reference_eval.predictions) == len(evaluation.predictions)
+            if comparable:
                 record.accuracy_drop_pp = round(reference_eval.accuracy - evaluation.accuracy, 3)
-                right_before = reference_eval.predictions == self.y_test
-                record.flipped_samples = [int(i) for i in np.flatnonzero(right_now != right_before)]
-                record.extra["flips_to_wrong"] = int(np.sum(right_before & ~right_now))
-                record.extra["flips_to_right"] = int(np.sum(~right_before & right_now))
-                before = self._per_class(right_before)
-                drops = {c: round(before[c] - record.per_class_accuracy[c], 3) for c in before}
-                worst = max(drops, key=drops.__getitem__)
-                record.max_class_drop_pp = drops[worst]
-                record.extra["worst_class"] = worst
+            set_correctness(record, evaluation.predictions == self.y_test, self.y_test, self.class_names,
+                            reference_eval.predictions == self.y_test if comparable else None)
         return record
-
-    def _per_class(self, correct: np.ndarray) -> dict[str, float]:
-        """Top-1 accuracy per class (percent): one class collapsing must not hide in the mean."""
-        y = np.asarray(self.y_test)
-        return {name: round(float(correct[y == i].mean() * 100.0), 3)
-                for i, name in enumerate(self.class_names) if np.any(y == i)}
 
 
 def _missing_ops_problem(name: str, missing: list[str], ops_file: Path) -> str:

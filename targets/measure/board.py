@@ -1,0 +1,154 @@
+"""A board cycle turned into one result record per (variant, target), beside the host run.
+
+targets.board.board.run_cycle gives what the board reported (upload, bench, per-op
+profile, outputs of the streamed test split); the same model on host TFLite Micro, over
+the same samples, gives the reference outputs, the analysis and the latency estimate.
+Source "hil" on a real chip, "virtual" on the virtual board: a virtual board's timings
+are the estimate echoed back (or the host's clock), never a measured latency.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from vocabulary.records import ResultRecord
+
+from targets.board.board import CycleResult, RecoveryEvent, TensorSpec
+from targets.cost.estimator import LatencyEstimate, estimate_latency
+from targets.cost.registry import TargetProfile
+from targets.measure.shared import Conditions, artifact_figures, estimate_extra, set_correctness
+from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
+from targets.tflm.runner import TensorDetails, dequantize_output, quantize_input
+
+BANNER_KEYS = ("fw", "platform", "engine", "esp_nn", "clock_mhz", "nonce")
+
+
+@dataclass(frozen=True)
+class FirmwareFigures:
+    """Image size and static RAM of the flashed firmware (None, with `note` saying why)."""
+
+    image_bytes: int | None
+    static_ram_bytes: int | None
+    note: str
+
+
+@dataclass(frozen=True)
+class HostSide:
+    """What the board's figures are checked against, computed before the cycle."""
+
+    evaluation: HostEvaluation  # the same model on host TFLM, same samples
+    samples: list[bytes]  # the test split in the model's own input quantization
+    estimate: LatencyEstimate  # the target's cost model
+
+
+def host_side(variant: str, model: bytes, x: np.ndarray, y: np.ndarray, target: TargetProfile) -> HostSide:
+    evaluation = evaluate_on_host(variant, model, x, y, reference=False)
+    inputs = quantize_input(x, evaluation.input)  # the model's own input scale / zero point
+    return HostSide(evaluation, [inputs[i].tobytes() for i in range(len(inputs))],
+                    estimate_latency(evaluation.analysis, target))
+
+
+@dataclass
+class BoardRun:
+    """One variant's cycle on one board, and what it is judged against.
+
+    `host` is the same model on host TFLM over the same samples; `reference` the float32
+    parent on host TFLM over the same samples (accuracy drop, flips)."""
+
+    variant: str
+    target: str
+    conditions: Conditions
+    model: bytes
+    cycle: CycleResult
+    host: HostEvaluation
+    reference: HostEvaluation
+    labels: np.ndarray
+    class_names: Sequence[str]
+    estimate: LatencyEstimate
+    firmware: FirmwareFigures
+    provenance: dict[str, Any] = field(default_factory=dict)
+    banner: dict[str, Any] = field(default_factory=dict)
+    min_free_heap: int | None = None  # heap low-water mark after the whole cycle
+    recoveries: Sequence[RecoveryEvent] = ()
+
+
+def tensor_mismatches(upload_input: TensorSpec, upload_output: TensorSpec,
+                      host_input: TensorDetails, host_output: TensorDetails) -> list[str]:
+    """The board's tensors must be the model's: same type, shape, size and quantization."""
+    problems = []
+    for side, board_t, host_t in (("input", upload_input, host_input), ("output", upload_output, host_output)):
+        board = (board_t.type, tuple(board_t.shape), board_t.bytes, board_t.zero_point)
+        host = (np.dtype(host_t.dtype).name, tuple(host_t.shape), host_t.nbytes, host_t.zero_point)
+        if board != host or not np.isclose(board_t.scale, host_t.scale):
+            problems.append(f"{side} tensor: board {board} scale {board_t.scale}, "
+                            f"host {host} scale {host_t.scale}")
+    return problems
+
+
+def rejected_record(variant: str, target: str, conditions: Conditions, model: bytes, host: HostEvaluation,
+                    estimate: LatencyEstimate, error: str) -> ResultRecord:
+    """The board refused the model (too large for its buffers or arena): it does not fit."""
+    return ResultRecord(variant=variant, target=target, source=conditions.source, deployable=True,
+                        model_bytes=len(model), fits=False, error=error,
+                        latency_est_us=estimate.total_us, ops=list(host.analysis.ops),
+                        extra=estimate_extra(estimate))
+
+
+def board_record(run: BoardRun) -> ResultRecord:
+    """The record of one cycle: accuracy and bit-exactness from the board's own outputs,
+    arena and heap from its upload report, latency from its bench (on a chip only)."""
+    cycle, host, conditions = run.cycle, run.host, run.conditions
+    labels = np.asarray(run.labels)
+    samples = len(labels)
+    out_dtype = np.dtype(host.output.dtype)
+    board_out = np.stack([np.frombuffer(o, dtype=out_dtype) for o in cycle.evaluation.outputs])
+    host_out = np.asarray(host.raw_outputs).reshape(samples, -1)
+    diff = np.abs(board_out.astype(np.float64) - host_out.astype(np.float64)).max(axis=1)
+    max_lsb_diff = int(diff.max()) if out_dtype.kind in "iu" else None
+    scores = dequantize_output(board_out.reshape(host_out.shape), host.output)
+    correct = np.asarray(scores).reshape(samples, -1).argmax(axis=1) == labels
+    accuracy = float(correct.mean() * 100.0)
+    figures = artifact_figures(run.model)
+    arena = cycle.upload.arena_used_bytes
+    record = ResultRecord(
+        variant=run.variant, target=run.target, source=conditions.source,
+        accuracy=accuracy, accuracy_drop_pp=run.reference.accuracy - accuracy,
+        model_bytes=figures.model_bytes, gzip_bytes=figures.gzip_bytes, model_sha256=figures.sha256,
+        arena_bytes=arena, arena_source=conditions.arena_source(host.arena_source),
+        macs=host.analysis.macs, ops=list(host.analysis.ops), deployable=True, fits=True,
+        latency_us=cycle.bench.median_us if conditions.measures_latency else None,
+        latency_est_us=run.estimate.total_us,
+        max_lsb_diff=max_lsb_diff, test_samples=samples, provenance=dict(run.provenance),
+        flash_bytes=run.firmware.image_bytes,  # the model lives in RAM: flash holds the image
+        extra=estimate_extra(run.estimate))
+    set_correctness(record, correct, labels, run.class_names, run.reference.predictions == labels)
+    record.extra.update(_board_extra(run, diff if max_lsb_diff else None))
+    return record
+
+
+def _board_extra(run: BoardRun, lsb_diff: np.ndarray | None) -> dict[str, Any]:
+    cycle, host, firmware = run.cycle, run.host, run.firmware
+    op_infos = {info.index: info for info in host.analysis.op_infos}
+    return {
+        "bench": {**cycle.bench.__dict__, "label": run.conditions.timings},
+        "profile": [{"index": p.index, "op": p.op, "us": p.us, "cycles": p.cycles,
+                     "macs": op_infos[p.index].macs if p.index in op_infos else None,
+                     "elements": op_infos[p.index].elements if p.index in op_infos else None,
+                     "dtype": op_infos[p.index].dtype if p.index in op_infos else None}
+                    for p in cycle.profile],
+        "free_heap": cycle.upload.free_heap,
+        "min_free_heap": run.min_free_heap,
+        "host_arena_bytes": host.arena_bytes, "host_arena_source": host.arena_source,
+        "arena_gap_bytes": cycle.upload.arena_used_bytes - (host.arena_bytes or 0),
+        "firmware_image_bytes": firmware.image_bytes if firmware.image_bytes is not None else firmware.note,
+        "firmware_static_ram_bytes": (firmware.static_ram_bytes
+                                      if firmware.static_ram_bytes is not None else firmware.note),
+        "eval_samples": len(run.labels), "eval_seconds": round(cycle.evaluation.seconds, 3),
+        "upload_seconds": round(cycle.upload.seconds, 3), "cycle_seconds": round(cycle.seconds, 3),
+        "lsb_diff_per_sample": [int(d) for d in lsb_diff] if lsb_diff is not None else [],
+        "recoveries": [event.__dict__ for event in run.recoveries],
+        "board": {k: run.banner.get(k) for k in BANNER_KEYS},
+        "emulated": run.conditions.emulated,
+    }

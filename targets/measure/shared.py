@@ -1,0 +1,119 @@
+"""What host runs and board cycles share when they become result records.
+
+The conditions a figure was obtained under (source, emulated or measured, where the arena
+figure comes from), the artifact's own figures, correctness against the float32
+reference, and the latency estimate with its label. targets.measure.host and
+targets.measure.board build their records from these, so one definition serves both.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from vocabulary.records import EMULATED_SOURCES, SOURCES, ResultRecord, encode_correct
+
+from targets.cost.estimator import LatencyEstimate
+
+#: What latency_est_us is, in every record that carries one (the gate quotes it).
+LATENCY_LABEL = "estimate (host cost model, not measured)"
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """How one run's figures were obtained; every record of that run carries these labels."""
+
+    source: str  # one of vocabulary.records.SOURCES
+    timings: str  # what the run's timings are: "measured on chip" or "emulated (...)"
+    arena: str  # arena_source; "{host}" stands for the host evaluation's own arena_source
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; known: {', '.join(SOURCES)}")
+
+    @property
+    def emulated(self) -> bool:
+        return self.source in EMULATED_SOURCES
+
+    @property
+    def measures_latency(self) -> bool:
+        """Only a chip measures latency; everywhere else a timing is the estimate, or the host's clock."""
+        return not self.emulated
+
+    def arena_source(self, host_arena_source: str | None) -> str:
+        return self.arena.format(host=host_arena_source)
+
+
+HOST = Conditions("host-tflm", "none: latency estimated from the host cost model", "{host}")
+CHIP = Conditions("hil", "measured on chip", "chip (arena_used_bytes)")
+VIRTUAL_ENGINES = {
+    "python": Conditions("virtual", "emulated (virtual board: host TFLM + latency estimate)",
+                         "virtual board: {host}"),
+    # The firmware binary measures a plain MicroInterpreter, not the wheel's recording one
+    # (DESIGN.md). The `virtual` baseline holds the wheel's figure, so the gate reports the
+    # difference as "changed" until the two get keys of their own.
+    "fw-tflm": Conditions("virtual", "emulated (firmware binary on the host: TFLM reference kernels, host clock)",
+                          "firmware binary on the host: plain MicroInterpreter (x86_64, reference kernels)"),
+}
+
+
+def board_conditions(virtual: bool, engine: str | None = None) -> Conditions:
+    """A real chip, or the virtual board served by `engine` (python / fw-tflm)."""
+    if not virtual:
+        return CHIP
+    if engine not in VIRTUAL_ENGINES:
+        raise ValueError(f"unknown virtual-board engine {engine!r}; known: {', '.join(VIRTUAL_ENGINES)}")
+    return VIRTUAL_ENGINES[engine]
+
+
+@dataclass(frozen=True)
+class ArtifactFigures:
+    model_bytes: int
+    gzip_bytes: int
+    sha256: str
+
+
+def artifact_figures(data: bytes) -> ArtifactFigures:
+    """Size, gzip size (level 9, no timestamp: the same bytes give the same figure) and hash."""
+    return ArtifactFigures(len(data), len(gzip.compress(data, compresslevel=9, mtime=0)),
+                           hashlib.sha256(data).hexdigest())
+
+
+def estimate_extra(estimate: LatencyEstimate) -> dict:
+    """The estimate's label and breakdown, stored beside latency_est_us; its notes (work the
+    cost model has no rate for) when there are any."""
+    extra = {"latency_est_label": LATENCY_LABEL, "latency_est_calibrated": estimate.calibrated,
+             "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]}
+    if estimate.notes:
+        extra["estimate_notes"] = list(estimate.notes)
+    return extra
+
+
+def per_class_accuracy(correct: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
+    """Top-1 accuracy per class (percent): one class collapsing must not hide in the mean."""
+    y = np.asarray(labels)
+    return {name: round(float(correct[y == i].mean() * 100.0), 3)
+            for i, name in enumerate(class_names) if np.any(y == i)}
+
+
+def set_correctness(record: ResultRecord, correct: np.ndarray, labels: np.ndarray,
+                    class_names: Sequence[str], reference_correct: np.ndarray | None) -> None:
+    """Per-sample and per-class correctness; with the float32 reference's correctness on the
+    same samples, the flips and the worst class drop as well."""
+    correct = np.asarray(correct, dtype=bool)
+    record.correct_bitmap = encode_correct(correct)
+    record.per_class_accuracy = per_class_accuracy(correct, labels, class_names)
+    if reference_correct is None or len(reference_correct) != len(correct):
+        return
+    before_right = np.asarray(reference_correct, dtype=bool)
+    record.flipped_samples = [int(i) for i in np.flatnonzero(correct != before_right)]
+    record.extra["flips_to_wrong"] = int(np.sum(before_right & ~correct))
+    record.extra["flips_to_right"] = int(np.sum(~before_right & correct))
+    before = per_class_accuracy(before_right, labels, class_names)
+    drops = {c: round(before[c] - record.per_class_accuracy[c], 3) for c in before}
+    worst = max(drops, key=drops.__getitem__)
+    record.max_class_drop_pp = drops[worst]
+    record.extra["worst_class"] = worst
