@@ -1,4 +1,4 @@
-"""Each variant on each target's board: upload + verify, arena, bench latency, per-op
+"""Each variant on each target's board: upload + verify, arena, timed latency, per-op
 profile, the whole test split streamed for on-device accuracy, bit-exactness against host
 TFLite Micro, free heap and firmware figures. One ResultRecord per (variant, target),
 source "hil" on a real chip or "virtual" under --virtual, submitted as it arrives.
@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from targets.board.board import Board, run_cycle
+from targets.board.errors import ModelRejected
 from tinyml_harness.build_fixtures import require_built
-from targets.board.board import Board, ModelRejected, run_cycle
 
 pytestmark = [pytest.mark.hil, pytest.mark.generic]
 

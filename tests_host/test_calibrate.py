@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vocabulary.records import ResultRecord
 from reports.results_store import ResultsStore
-from tinyml_harness.calibrate import calibrate
 from targets.cost.estimator import estimate_latency
 from targets.cost.registry import DEFAULT_TARGETS_FILE, load_targets
 from targets.tflm.analysis import OpInfo
+from tinyml_harness.calibrate import calibrate
+from vocabulary.records import ResultRecord
 
 TRUTH = {"per_op_overhead_cycles": 1500.0, "int8.conv": 1.25, "int8.fully_connected": 0.9,
          "int8.per_element": 3.0}

@@ -17,6 +17,7 @@ from targets.cost.registry import DTYPES, Coefficient, CostModel, TargetProfile,
 from targets.tflm.analysis import MAC_OPS, OpInfo, analyze_model
 from tests_host import tiny_models
 
+
 @pytest.fixture(scope="module")
 def targets():
     return load_targets()

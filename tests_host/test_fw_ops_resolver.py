@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from targets.tflm.op_list import registered_ops
 from targets.board.fw_host import FIRMWARE_DIR
+from targets.tflm.op_list import registered_ops
 
 MODULE = FIRMWARE_DIR / "cmake" / "registered_ops.cmake"
 

@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 from serial.tools import list_ports
 
-from targets.board.bench_file import (BenchEntry, BenchFileError, load_bench, missing_board_message,
-                                      port_params, ports_present)
+from targets.board.bench_file import (
+    BenchEntry,
+    BenchFileError,
+    load_bench,
+    missing_board_message,
+    port_params,
+    ports_present,
+)
 from tinyml_harness import hil_fixtures
 
 BENCH = Path("bench.toml")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from targets.board.board import Board
-from targets.board.fw_host import FwHostOptions, FwHostProcess, fake_model, fake_output
 from targets.board.errors import InputTooLarge
+from targets.board.fw_host import FwHostOptions, FwHostProcess, fake_model, fake_output
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient, parse_reply_line
 from targets.tflm.runner import run_tflm

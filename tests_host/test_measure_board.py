@@ -6,26 +6,26 @@ the board's outputs, every label from the run's conditions.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
 import pytest
 
-from targets.board.board import (BenchReport, CycleResult, EvalReport, OpProfile, RecoveryEvent,
-                                 TensorSpec, UploadReport)
+from targets.board.replies import CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport, UploadReport
 from targets.cost.estimator import estimate_latency
 from targets.cost.registry import load_targets
 from targets.measure.board import BoardRun, FirmwareFigures, board_record, rejected_record, tensor_mismatches
 from targets.measure.shared import CHIP, LATENCY_LABEL, VIRTUAL_ENGINES, artifact_figures, board_conditions
 from targets.tflm.analysis import ModelAnalysis, OpInfo
 from targets.tflm.evaluate import HostEvaluation
-from targets.tflm.runner import TensorDetails
+from vocabulary.tensors import TensorSpec
 
 MODEL = b"TFL3" + bytes(range(256)) * 4
 CLASSES = ("wave", "punch", "flex")
 LABELS = np.array([0, 0, 1, 1, 2, 2])
-IN = TensorDetails("int8", (1, 4), 0.05, -3, 4)
-OUT = TensorDetails("int8", (1, 3), 1 / 256, -128, 3)
+IN = TensorSpec("int8", (1, 4), 0.05, -3, 4)
+OUT = TensorSpec("int8", (1, 3), 1 / 256, -128, 3)
 # Host TFLM logits: argmax 0, 0, 1, 1, 2, 2 (all right).
 HOST_RAW = np.array([[90, 10, 0], [80, 0, 5], [0, 70, 1], [2, 60, 3], [0, 1, 2], [5, 0, 40]], dtype=np.int8)
 BOARD_RAW = HOST_RAW.copy()
@@ -48,20 +48,18 @@ def evaluation(predictions: np.ndarray, raw: np.ndarray | None) -> HostEvaluatio
                           analysis(), IN, OUT, 0.1, "tflm", raw_outputs=raw)
 
 
-def tensor(details: TensorDetails, **changes) -> TensorSpec:
-    values = dict(type=details.dtype, shape=details.shape, bytes=details.nbytes, scale=details.scale,
-                  zero_point=details.zero_point)
-    return TensorSpec(**{**values, **changes})
+def tensor(details: TensorSpec, **changes) -> TensorSpec:
+    return dataclasses.replace(details, **changes)
 
 
 def cycle(outputs: np.ndarray = BOARD_RAW) -> CycleResult:
     upload = UploadReport(len(MODEL), 0x1234, 4680, 200_000, tensor(IN), tensor(OUT), 0.25)
-    bench = BenchReport(100, 10, 812.0, 800.0, 830.0, 5.0, 810.5, 194_880.0, 192_000.0, 199_200.0,
+    timing = TimingReport(100, 10, 812.0, 800.0, 830.0, 5.0, 810.5, 194_880.0, 192_000.0, 199_200.0,
                         1200.0, 194_520.0)
     profile = [OpProfile(0, "CONV_2D", 600.0, 144_000), OpProfile(1, "MAX_POOL_2D", 90.0, 21_600),
                OpProfile(2, "FULLY_CONNECTED", 100.0, 24_000), OpProfile(9, "DEQUANTIZE", 5.0, 1200)]
     evaluation_report = EvalReport([row.tobytes() for row in outputs], [800.0] * 6, [192_000] * 6, 1.5)
-    return CycleResult(upload, bench, profile, evaluation_report, 2.0)
+    return CycleResult(upload, timing, profile, evaluation_report, 2.0)
 
 
 def run(conditions=CHIP, **changes) -> BoardRun:
@@ -92,7 +90,7 @@ def test_figures_come_from_the_boards_outputs_not_the_hosts():
 def test_a_chip_record_carries_measured_latency_and_the_chips_figures():
     record = board_record(run())
     assert (record.source, record.latency_us, record.extra["emulated"]) == ("hil", 810.5, False)
-    assert record.extra["bench"]["label"] == "measured on chip" and record.extra["bench"]["median_us"] == 810.5
+    assert record.extra["timing"]["label"] == "measured on chip" and record.extra["timing"]["median_us"] == 810.5
     assert (record.arena_bytes, record.arena_source) == (4680, "chip (arena_used_bytes)")
     assert record.extra["arena_gap_bytes"] == 4680 - 5000
     assert record.flash_bytes == 812_000 and record.extra["firmware_static_ram_bytes"] == 61_000
@@ -108,7 +106,7 @@ def test_a_virtual_board_never_reports_a_measured_latency(engine):
     conditions = board_conditions(True, engine)
     record = board_record(run(conditions, firmware=FirmwareFigures(None, None, "n/a (virtual)")))
     assert record.source == "virtual" and record.latency_us is None and record.extra["emulated"] is True
-    assert record.extra["bench"]["label"].startswith("emulated (")
+    assert record.extra["timing"]["label"].startswith("emulated (")
     assert record.latency_est_us == pytest.approx(run().estimate.total_us)
     assert record.extra["firmware_image_bytes"] == "n/a (virtual)" and record.flash_bytes is None
     if engine == "python":
@@ -150,7 +148,7 @@ def test_tensor_mismatches_name_the_side_and_both_descriptions():
     problems = tensor_mismatches(tensor(IN, zero_point=0), tensor(OUT, scale=0.5), IN, OUT)
     assert [p.split(":")[0] for p in problems] == ["input tensor", "output tensor"]
     assert "-3" in problems[0] and "0.5" in problems[1]
-    assert tensor_mismatches(tensor(IN, shape=(1, 5)), tensor(OUT, type="uint8"), IN, OUT) != []
+    assert tensor_mismatches(tensor(IN, shape=(1, 5)), tensor(OUT, dtype="uint8"), IN, OUT) != []
 
 
 def test_a_rejected_model_is_a_record_that_does_not_fit():

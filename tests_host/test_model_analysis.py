@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from targets.tflm.op_list import registered_ops
 from targets.tflm.analysis import (
     ModelFormatError,
     NotInt8Error,
@@ -13,6 +12,7 @@ from targets.tflm.analysis import (
     require_firmware_ops,
     require_int8,
 )
+from targets.tflm.op_list import registered_ops
 from tests_host import tiny_models
 
 

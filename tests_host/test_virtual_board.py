@@ -12,8 +12,8 @@ import pytest
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient, parse_reply_line
 from targets.board.vocabulary import PROTOCOL_VERSION
-from targets.virtual.faults import FaultPlan
 from targets.virtual.board import VirtualBoardProcess
+from targets.virtual.faults import FaultPlan
 from tests_host import tiny_models
 
 TARGET = "esp32s3"
@@ -100,10 +100,10 @@ def test_error_replies_match_the_firmware_core(board):
 
 
 def test_model_conversation_matches_the_firmware_core_and_host_tflm(board, model):
-    from targets.cost.estimator import estimate_latency
     from targets.board.fw_host import FwHostProcess, fake_model
-    from targets.tflm.analysis import analyze_model
+    from targets.cost.estimator import estimate_latency
     from targets.cost.registry import load_targets
+    from targets.tflm.analysis import analyze_model
     from targets.tflm.runner import TflmWorker
 
     _, _, raw = board

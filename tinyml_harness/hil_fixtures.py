@@ -27,14 +27,22 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from targets.board.bench_file import (PORT_OPTIONS, BenchEntry, BenchFileError, load_bench,
-                                      missing_board_message, port_params, ports_present)
+from targets.board.bench_file import (
+    PORT_OPTIONS,
+    BenchEntry,
+    BenchFileError,
+    load_bench,
+    missing_board_message,
+    port_params,
+    ports_present,
+)
 
 if TYPE_CHECKING:
     from targets.measure.board import FirmwareFigures

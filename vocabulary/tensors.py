@@ -9,8 +9,9 @@ and there is one spelling: dtype (numpy / TfLiteType name, lower case), nbytes.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class TensorSpec:
         return math.prod(self.shape) if self.shape else 1
 
     @classmethod
-    def from_wire(cls, body: Mapping[str, Any]) -> "TensorSpec":
+    def from_wire(cls, body: Mapping[str, Any]) -> TensorSpec:
         """A board's tensor description (upload_end "input" / "output")."""
         missing = [k for k in cls.WIRE_FIELDS if k not in body]
         if missing:

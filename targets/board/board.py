@@ -21,16 +21,24 @@ import base64
 import collections
 import time
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from targets.board.errors import (BoardError, BoardResetError, BoardTimeout, BoardUnresponsive,
-                                  ModelRejected, PortGone, ProtocolError)
+from targets.board.errors import (
+    BoardError,
+    BoardResetError,
+    BoardTimeout,
+    BoardUnresponsive,
+    ModelRejected,
+    PortGone,
+    ProtocolError,
+)
+
 # The evaluation stream pipelines lines, so it uses the client's reply reader and timing
 # (ProtocolClient.next_reply, invoke_timeout) besides its one-command-one-reply methods.
 from targets.board.protocol import ProtocolClient, encode_command
-from targets.board.replies import (CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport,
-                                   UploadReport)
+from targets.board.replies import CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport, UploadReport
 from targets.board.vocabulary import CMD, ERR, UNKNOWN_COMMAND
 
 try:  # tcdrain on a pty whose other end closed raises termios.error, not an OSError

@@ -14,10 +14,10 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Sequence
 
 from filelock import FileLock
 
@@ -115,7 +115,7 @@ def ensure_fw_fuzz() -> Path:
     return _ensure_built(build_dir(fuzz=True) / "fw_fuzz", ["-DFW_FUZZ=ON"], env)
 
 
-@lru_cache(maxsize=None)
+@cache
 def sanitizer_runtime_missing() -> str | None:
     """None if the C++ compiler can link an ASan+UBSan program, else the reason."""
     cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
@@ -134,7 +134,7 @@ def sanitizer_runtime_missing() -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def libfuzzer_missing() -> str | None:
     """None if clang++ can build a libFuzzer target, else the reason."""
     clang = shutil.which("clang++")
@@ -211,7 +211,7 @@ class FwHostProcess:
         err = self.link.proc.stderr
         return err.read().decode("utf-8", "replace") if err and not err.closed else ""
 
-    def __enter__(self) -> "FwHostProcess":
+    def __enter__(self) -> FwHostProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,7 +9,8 @@ import queue
 import subprocess
 import threading
 import time
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 
 class Link(Protocol):
@@ -97,7 +98,7 @@ class SubprocessLink:
             self.proc.stdout.close()
         return self.proc.returncode
 
-    def __enter__(self) -> "SubprocessLink":
+    def __enter__(self) -> SubprocessLink:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -144,7 +145,7 @@ class SerialLink:
     def close(self) -> None:
         self.serial.close()
 
-    def __enter__(self) -> "SerialLink":
+    def __enter__(self) -> SerialLink:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,13 +14,12 @@ import collections
 import json
 import time
 import zlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from targets.board.errors import (BoardPanicError, BoardResetError, BoardTimeout, InputTooLarge,
-                                  ProtocolError)
+from targets.board.errors import BoardPanicError, BoardResetError, BoardTimeout, InputTooLarge, ProtocolError
 from targets.board.links import Link
-from targets.board.vocabulary import (BOOT_BANNER, CMD, ERR, PANIC_MARKERS, REPLY_PREFIX,
-                                      STAGED_INPUT, UNKNOWN_COMMAND)
+from targets.board.vocabulary import BOOT_BANNER, CMD, ERR, PANIC_MARKERS, REPLY_PREFIX, STAGED_INPUT, UNKNOWN_COMMAND
 
 # Wait for the banner that follows a panic before reporting it (the chip reboots itself).
 PANIC_BANNER_WAIT_S = 5.0

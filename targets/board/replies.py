@@ -21,7 +21,7 @@ class UploadReport:
     seconds: float
 
     @classmethod
-    def from_reply(cls, reply: dict[str, Any], *, crc32: int, seconds: float) -> "UploadReport":
+    def from_reply(cls, reply: dict[str, Any], *, crc32: int, seconds: float) -> UploadReport:
         """An upload_end reply (ok=true)."""
         return cls(model_bytes=int(reply["model_bytes"]), crc32=crc32,
                    arena_used_bytes=int(reply["arena_used_bytes"]),
@@ -48,7 +48,7 @@ class TimingReport:
     median_cycles: float
 
     @classmethod
-    def from_reply(cls, reply: dict[str, Any]) -> "TimingReport":
+    def from_reply(cls, reply: dict[str, Any]) -> TimingReport:
         return cls(**{f: (int(reply[f]) if f in ("runs", "warmup") else float(reply[f]))
                       for f in TIMING_FIELDS})
 
@@ -66,7 +66,7 @@ class OpProfile:
     cycles: int
 
     @classmethod
-    def list_from_reply(cls, reply: dict[str, Any] | list[dict[str, Any]]) -> list["OpProfile"]:
+    def list_from_reply(cls, reply: dict[str, Any] | list[dict[str, Any]]) -> list[OpProfile]:
         """A profile reply's ops."""
         ops = reply["ops"] if isinstance(reply, dict) else reply
         return [cls(int(o["index"]), str(o["op"]), float(o["us"]), int(o["cycles"])) for o in ops]

@@ -13,9 +13,10 @@ Like targets.tflm.op_list for registered_ops.txt: a file both builds read, not a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable
+from typing import Any
 
 VOCABULARY_FILE = Path(__file__).resolve().parents[2] / "firmware" / "core" / "protocol_vocabulary.def"
 

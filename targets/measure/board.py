@@ -8,19 +8,20 @@ are the estimate echoed back (or the host's clock), never a measured latency.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from vocabulary.records import ResultRecord
-
-from targets.board.board import CycleResult, RecoveryEvent, TensorSpec
+from targets.board.replies import CycleResult, RecoveryEvent
 from targets.cost.estimator import LatencyEstimate, estimate_latency
 from targets.cost.registry import TargetProfile
 from targets.measure.shared import Conditions, artifact_figures, estimate_extra, set_correctness
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
-from targets.tflm.runner import TensorDetails, dequantize_output, quantize_input
+from targets.tflm.runner import dequantize_output, quantize_input
+from vocabulary.records import ResultRecord
+from vocabulary.tensors import TensorSpec
 
 BANNER_KEYS = ("fw", "platform", "engine", "esp_nn", "clock_mhz", "nonce")
 
@@ -75,15 +76,14 @@ class BoardRun:
 
 
 def tensor_mismatches(upload_input: TensorSpec, upload_output: TensorSpec,
-                      host_input: TensorDetails, host_output: TensorDetails) -> list[str]:
+                      host_input: TensorSpec, host_output: TensorSpec) -> list[str]:
     """The board's tensors must be the model's: same type, shape, size and quantization."""
     problems = []
     for side, board_t, host_t in (("input", upload_input, host_input), ("output", upload_output, host_output)):
-        board = (board_t.type, tuple(board_t.shape), board_t.bytes, board_t.zero_point)
-        host = (np.dtype(host_t.dtype).name, tuple(host_t.shape), host_t.nbytes, host_t.zero_point)
-        if board != host or not np.isclose(board_t.scale, host_t.scale):
-            problems.append(f"{side} tensor: board {board} scale {board_t.scale}, "
-                            f"host {host} scale {host_t.scale}")
+        same = (board_t.dtype, board_t.shape, board_t.nbytes, board_t.zero_point) == \
+            (host_t.dtype, host_t.shape, host_t.nbytes, host_t.zero_point)
+        if not same or not np.isclose(board_t.scale, host_t.scale):
+            problems.append(f"{side} tensor: board {board_t.to_wire()}, host {host_t.to_wire()}")
     return problems
 
 
@@ -118,7 +118,7 @@ def board_record(run: BoardRun) -> ResultRecord:
         model_bytes=figures.model_bytes, gzip_bytes=figures.gzip_bytes, model_sha256=figures.sha256,
         arena_bytes=arena, arena_source=conditions.arena_source(host.arena_source),
         macs=host.analysis.macs, ops=list(host.analysis.ops), deployable=True, fits=True,
-        latency_us=cycle.bench.median_us if conditions.measures_latency else None,
+        latency_us=cycle.timing.median_us if conditions.measures_latency else None,
         latency_est_us=run.estimate.total_us,
         max_lsb_diff=max_lsb_diff, test_samples=samples, provenance=dict(run.provenance),
         flash_bytes=run.firmware.image_bytes,  # the model lives in RAM: flash holds the image
@@ -132,7 +132,7 @@ def _board_extra(run: BoardRun, lsb_diff: np.ndarray | None) -> dict[str, Any]:
     cycle, host, firmware = run.cycle, run.host, run.firmware
     op_infos = {info.index: info for info in host.analysis.op_infos}
     return {
-        "bench": {**cycle.bench.__dict__, "label": run.conditions.timings},
+        "timing": {**cycle.timing.__dict__, "label": run.conditions.timings},
         "profile": [{"index": p.index, "op": p.op, "us": p.us, "cycles": p.cycles,
                      "macs": op_infos[p.index].macs if p.index in op_infos else None,
                      "elements": op_infos[p.index].elements if p.index in op_infos else None,

@@ -13,14 +13,13 @@ from typing import Protocol
 
 import numpy as np
 
-from vocabulary.records import ResultRecord
-
 from targets.cost.estimator import estimate_latency, fits
-from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
-from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
-from targets.tflm.analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
 from targets.cost.registry import TargetProfile
 from targets.measure.shared import HOST, artifact_figures, estimate_extra, set_correctness
+from targets.tflm.analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
+from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
+from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
+from vocabulary.records import ResultRecord
 
 SOURCE = HOST.source
 

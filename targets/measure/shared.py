@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from vocabulary.records import EMULATED_SOURCES, SOURCES, ResultRecord, encode_correct
-
 from targets.cost.estimator import LatencyEstimate
+from vocabulary.records import EMULATED_SOURCES, SOURCES, ResultRecord, encode_correct
 
 #: What latency_est_us is, in every record that carries one (the gate quotes it).
 LATENCY_LABEL = "estimate (host cost model, not measured)"

@@ -121,7 +121,7 @@ class TflmWorker:
         self._log.close()
         self._proc = None
 
-    def __enter__(self) -> "TflmWorker":
+    def __enter__(self) -> TflmWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -47,7 +47,7 @@ def write_frame(stream: BinaryIO, message: Any) -> None:
 class StderrCapture:
     """Text written to fd 2 during a `with` block (fd 2 must be a readable regular file)."""
 
-    def __enter__(self) -> "StderrCapture":
+    def __enter__(self) -> StderrCapture:
         sys.stderr.flush()
         self.start = os.fstat(2).st_size
         self.text = ""

@@ -19,11 +19,10 @@ import sys
 import tempfile
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from targets.virtual.device import (DEFAULT_ARENA_CAPACITY, DEFAULT_CHUNK_MAX, DEFAULT_LINE_MAX,
-                                    VirtualBoard)
+from targets.virtual.device import DEFAULT_ARENA_CAPACITY, DEFAULT_CHUNK_MAX, DEFAULT_LINE_MAX, VirtualBoard
 from targets.virtual.engine import TflmEngine
 from targets.virtual.faults import Dropped, FaultPlan, Hang, Restart, Vanish
 
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- process handle
-def end_process(proc: "subprocess.Popen | None", grace_s: float = 5.0) -> None:
+def end_process(proc: subprocess.Popen | None, grace_s: float = 5.0) -> None:
     """Stop a board process: SIGTERM, then SIGKILL if it has not ended within grace_s."""
     if proc is None or proc.poll() is not None:
         return
@@ -206,7 +205,7 @@ class VirtualBoardProcess:
         if self.proc.stdout:
             self.proc.stdout.close()
 
-    def __enter__(self) -> "VirtualBoardProcess":
+    def __enter__(self) -> VirtualBoardProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,11 +15,24 @@ import json
 import re
 import secrets
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from targets.board.vocabulary import (BOOT_BANNER, CMD, COMMAND_ARGS, COMMANDS, ERR,
-                                      PROTOCOL_VERSION, REPLY_PREFIX, STAGED_INPUT, TIME_MAX_RUNS,
-                                      TIME_MAX_WARMUP, TIMING_STATS, TIMING_UNITS, UNKNOWN_COMMAND)
+from targets.board.vocabulary import (
+    BOOT_BANNER,
+    CMD,
+    COMMAND_ARGS,
+    COMMANDS,
+    ERR,
+    PROTOCOL_VERSION,
+    REPLY_PREFIX,
+    STAGED_INPUT,
+    TIME_MAX_RUNS,
+    TIME_MAX_WARMUP,
+    TIMING_STATS,
+    TIMING_UNITS,
+    UNKNOWN_COMMAND,
+)
 from targets.virtual.engine import EngineError, LoadedModel
 from targets.virtual.faults import Dropped, FaultPlan, Hang, Restart, Vanish
 

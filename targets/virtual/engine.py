@@ -7,8 +7,9 @@ the latency *estimate* (targets.cost.estimator), never a measurement.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from targets.board.vocabulary import ERR
 from vocabulary.tensors import TensorSpec
@@ -60,8 +61,8 @@ class TflmEngine:
         import numpy as np
 
         from targets.cost.estimator import estimate_latency
-        from targets.tflm.op_list import missing_ops
         from targets.tflm.analysis import analyze_model
+        from targets.tflm.op_list import missing_ops
         from targets.tflm.runner import TflmError, TflmWorker
 
         if len(model) < 8 or model[4:8] != b"TFL3":

@@ -54,7 +54,7 @@ class FaultPlan:
                   "hang-forever", "corrupt-chunk")
 
     @classmethod
-    def parse(cls, specs: list[str]) -> "FaultPlan":
+    def parse(cls, specs: list[str]) -> FaultPlan:
         plan = cls()
         for spec in specs:
             if spec == "noise":

@@ -23,8 +23,8 @@ import time
 import tty
 from pathlib import Path
 
-from targets.virtual.device import DEFAULT_ARENA_CAPACITY
 from targets.virtual.board import end_process
+from targets.virtual.device import DEFAULT_ARENA_CAPACITY
 
 #: What `--virtual-engine` accepts: the Python virtual board, or the firmware binary.
 VIRTUAL_ENGINES = ("python", "fw-tflm")
@@ -96,7 +96,7 @@ class FwPtyBoard:
                 pass
         self.master = self._slave = -1
 
-    def __enter__(self) -> "FwPtyBoard":
+    def __enter__(self) -> FwPtyBoard:
         return self
 
     def __exit__(self, *exc: object) -> None:
