@@ -91,7 +91,7 @@ def test_error_shrinks_after_calibration(results, targets_file):
     calibrate(results, targets_file, write=False, out=out)
     rows = [line.split() for line in out.getvalue().splitlines() if line.strip().startswith("synthetic_")]
     assert len(rows) == 5
-    for variant, measured, before, err_before, after, err_after in rows:
+    for variant, _measured, _before, err_before, _after, err_after in rows:
         assert abs(float(err_after)) <= 2.0, (variant, err_after)
         assert abs(float(err_after)) < abs(float(err_before)), variant
     assert targets_file.read_text() == DEFAULT_TARGETS_FILE.read_text()  # dry run writes nothing

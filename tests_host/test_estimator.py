@@ -36,7 +36,8 @@ def synthetic(*ops: OpInfo) -> SimpleNamespace:
 def random_profile(rng: np.random.Generator, base: TargetProfile) -> TargetProfile:
     """A valid registry entry with other coefficients and clock: the properties below must
     hold for any of them, not only for today's targets.toml."""
-    table = {key: Coefficient(float(rng.uniform(0.01, 100)), "estimate: random", False) for key in base.cost.coefficients}
+    table = {key: Coefficient(float(rng.uniform(0.01, 100)), "estimate: random", False)
+             for key in base.cost.coefficients}
     overhead = Coefficient(float(rng.uniform(0, 5000)), "estimate: random", False)
     return dataclasses.replace(base, name=f"random-{base.name}", clock_mhz=float(rng.uniform(8, 600)),
                                cost=CostModel(overhead, table))
@@ -193,7 +194,8 @@ def test_estimate_is_linear_in_the_coefficients(analyses, targets):
 
 
 def test_target_ordering_follows_the_hardware(analyses, targets):
-    us = {name: {kind: estimate_latency(analyses[kind], t).total_us for kind in analyses} for name, t in targets.items()}
+    us = {name: {kind: estimate_latency(analyses[kind], t).total_us for kind in analyses}
+          for name, t in targets.items()}
     assert us["esp32s3"]["int8"] < us["esp32"]["int8"]  # PIE SIMD in esp-nn
     assert us["esp32c3"]["float32"] > 5 * us["esp32"]["float32"]  # soft-float on RISC-V without FPU
     for name in targets:

@@ -431,9 +431,11 @@ def test_encode_and_parse_helpers():
     with pytest.raises(ValueError):
         encode_command("upload_begin", "two words")
     assert parse_reply_line(b"I (12) x: hello\n") is None
-    assert parse_reply_line(b"garbage" + REPLY_PREFIX.encode() + b'{"ok":true,"cmd":"x"}\r\n') == {"ok": True, "cmd": "x"}
+    noisy = b"garbage" + REPLY_PREFIX.encode() + b'{"ok":true,"cmd":"x"}\r\n'
+    assert parse_reply_line(noisy) == {"ok": True, "cmd": "x"}
     assert parse_reply_line(REPLY_PREFIX.encode() + b"{not json\n") is None
-    assert link_bytes_for_upload(3, 2048) == len("upload_begin 3 00000000\n") + len("upload_chunk 0 AAAA\n") + len("upload_end\n")
+    assert link_bytes_for_upload(3, 2048) == (len("upload_begin 3 00000000\n") + len("upload_chunk 0 AAAA\n")
+                                              + len("upload_end\n"))
 
 
 # ------------------------------------------------------------------ the sanitizer build

@@ -105,8 +105,9 @@ def test_component_lists_every_core_source():
 def test_kconfig_ops_file_is_ignored_by_the_requirements_pass(tmp_path):
     """Script mode never reads the ops file, even one that does not exist (sdkconfig is not
     final then; the real pass checks it)."""
-    driver_text = REQUIREMENTS_PASS.replace("set(CMAKE_BUILD_EARLY_EXPANSION 1)",
-                                            'set(CMAKE_BUILD_EARLY_EXPANSION 1)\nset(CONFIG_TMH_OPS_FILE "no_such_ops.txt")')
+    driver_text = REQUIREMENTS_PASS.replace(
+        "set(CMAKE_BUILD_EARLY_EXPANSION 1)",
+        'set(CMAKE_BUILD_EARLY_EXPANSION 1)\nset(CONFIG_TMH_OPS_FILE "no_such_ops.txt")')
     driver = tmp_path / "component_get_requirements.cmake"
     driver.write_text(driver_text.format(component=MAIN_COMPONENT.as_posix()))
     proc = subprocess.run(["cmake", "-P", str(driver)], cwd=tmp_path, capture_output=True, text=True)

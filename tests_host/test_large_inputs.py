@@ -133,7 +133,7 @@ def converse(link, lines) -> list[dict]:
 
 
 def check(replies: list[dict]) -> None:
-    for (line, code, fields), body in zip(CONVERSATION, replies):
+    for (line, code, fields), body in zip(CONVERSATION, replies, strict=True):
         got = "ok" if body["ok"] else body["code"]
         assert got == code, (line[:40], body)
         assert {k: body.get(k) for k in fields} == fields, (line[:40], body)

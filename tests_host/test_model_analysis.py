@@ -35,7 +35,8 @@ def test_gesture_macs_match_the_hand_count(int8_analysis):
 def test_non_mac_ops_carry_element_counts(int8_analysis):
     pools = [info for info in int8_analysis.op_infos if info.op == "MAX_POOL_2D"]
     assert [p.elements for p in pools] == [46 * 16, 21 * 32]  # input read by each pooling op
-    assert all(info.macs == 0 and info.elements > 0 for info in int8_analysis.op_infos if info.op not in ("CONV_2D", "FULLY_CONNECTED"))
+    assert all(info.macs == 0 and info.elements > 0
+               for info in int8_analysis.op_infos if info.op not in ("CONV_2D", "FULLY_CONNECTED"))
     assert [info.index for info in int8_analysis.op_infos] == list(range(len(int8_analysis.op_infos)))
 
 
@@ -73,7 +74,8 @@ def test_dynamic_range_model_is_not_deployable_and_says_why():
 def test_require_int8_names_the_model_and_the_float_parts(int8_analysis):
     require_int8(int8_analysis, "gesture-int8")  # passes
     analysis = analyze_model(tiny_models.gesture_cnn("float32"), name="gesture-f32")
-    with pytest.raises(NotInt8Error, match=r"gesture-f32: an int8 model is required, but input tensor is float32.*CONV_2D #1 \(float32\)"):
+    with pytest.raises(NotInt8Error, match=r"gesture-f32: an int8 model is required, but input tensor is float32"
+                                            r".*CONV_2D #1 \(float32\)"):
         require_int8(analysis, "gesture-f32")
 
 
@@ -102,7 +104,8 @@ def test_gesture_model_needs_no_missing_op(int8_analysis):
         (lambda: tiny_models.with_bad_tensor_index(tiny_models.gesture_cnn("int8")), "refers to tensor 9999"),
         (lambda: b"", "only 0 bytes"),
     ],
-    ids=["half", "header-only", "random", "other-flatbuffer", "tfl3-other-table", "no-subgraph", "bad-tensor-index", "empty"],
+    ids=["half", "header-only", "random", "other-flatbuffer", "tfl3-other-table", "no-subgraph", "bad-tensor-index",
+         "empty"],
 )
 def test_bad_bytes_give_one_model_format_error(make, why):
     with pytest.raises(ModelFormatError, match=why) as info:
@@ -114,4 +117,5 @@ def test_bad_bytes_give_one_model_format_error(make, why):
 def test_repacked_model_analyses_the_same(int8_analysis):
     # control for the corruption helpers: unpack + pack alone changes nothing we read
     again = analyze_model(tiny_models.repacked(tiny_models.gesture_cnn("int8")), name="repacked")
-    assert (again.ops, again.macs, again.input, again.output) == (int8_analysis.ops, int8_analysis.macs, int8_analysis.input, int8_analysis.output)
+    assert (again.ops, again.macs, again.input, again.output) == (
+        int8_analysis.ops, int8_analysis.macs, int8_analysis.input, int8_analysis.output)

@@ -71,7 +71,8 @@ def _with_esp32_int8_conv(tmp_path, inline: str):
 @pytest.mark.parametrize("source", ["estimate: a guess", "Estimate from the datasheet", "fitted to the lesson"])
 def test_a_calibrated_coefficient_whose_source_reads_as_an_estimate_is_refused(tmp_path, source):
     bad = _with_esp32_int8_conv(tmp_path, f'{{ value = 2.6, source = "{source}", calibrated = true }}')
-    with pytest.raises(TargetRegistryError, match=r"esp32.cost.int8.conv is marked calibrated but its source reads as an estimate"):
+    with pytest.raises(TargetRegistryError,
+                       match=r"esp32.cost.int8.conv is marked calibrated but its source reads as an estimate"):
         load_targets(bad)
     path = _copy_registry(tmp_path)
     with pytest.raises(TargetRegistryError, match="marked calibrated"):
@@ -131,7 +132,8 @@ def test_missing_key_is_named_with_the_file(tmp_path):
 
 def test_unknown_key_is_named_with_the_file(tmp_path):
     path = _copy_registry(tmp_path)
-    path.write_text(path.read_text().replace("[esp32s3.cost.int8]\n", "[esp32s3.cost.int8]\nsoftmax = { value = 1, source = \"x\" }\n"))
+    path.write_text(path.read_text().replace(
+        "[esp32s3.cost.int8]\n", "[esp32s3.cost.int8]\nsoftmax = { value = 1, source = \"x\" }\n"))
     with pytest.raises(TargetRegistryError, match=rf"{path}: \[esp32s3.cost.int8\] has unknown key\(s\) \['softmax'\]"):
         load_targets(path)
 
@@ -158,7 +160,8 @@ def test_missing_file_and_bad_toml_name_the_file(tmp_path):
 def test_write_coefficients_updates_values_and_keeps_comments(tmp_path):
     path = _copy_registry(tmp_path)
     before = path.read_text()
-    write_coefficients(path, "esp32", {"int8.conv": 2.25, "per_op_overhead_cycles": 1800}, source="bench 2026-01 esp32 devkit")
+    write_coefficients(path, "esp32", {"int8.conv": 2.25, "per_op_overhead_cycles": 1800},
+                       source="bench 2026-01 esp32 devkit")
     write_coefficients(path, "esp32s3", {"float32.per_element": Coefficient(7.5, "hand-set", False)})
     targets = load_targets(path)
     assert targets["esp32"].cost.coefficient("int8", "conv") == Coefficient(2.25, "bench 2026-01 esp32 devkit", True)

@@ -112,7 +112,10 @@ def test_model_conversation_matches_the_firmware_core_and_host_tflm(board, model
         fake = fake_model(n_in=150, n_out=3)
         ours_replies = [raw(line) for line in upload_lines(model)]
         core_replies = [fw_raw(line) for line in upload_lines(fake)]
-        for ours, core in zip(ours_replies[:2] + ours_replies[-1:], core_replies[:2] + core_replies[-1:]):
+        # begin, first chunk and end of each upload: three replies on both sides
+        ours_ends = ours_replies[:2] + ours_replies[-1:]
+        core_ends = core_replies[:2] + core_replies[-1:]
+        for ours, core in zip(ours_ends, core_ends, strict=True):
             assert ours["ok"] and core["ok"] and ours["cmd"] == core["cmd"], (ours, core)
             assert set(core) <= set(ours), f"{ours['cmd']}: missing {set(core) - set(ours)}"
         sample = np.random.default_rng(0).integers(-128, 128, 150, dtype=np.int8).tobytes()

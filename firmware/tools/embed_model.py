@@ -46,7 +46,7 @@ def load_norm(path: Path) -> tuple[list[float], list[float]]:
     lo, hi = out
     if len(lo) != len(hi):
         raise ValueError(f"{path}: 'min' has {len(lo)} channels, 'max' has {len(hi)}")
-    for i, (a, b) in enumerate(zip(lo, hi)):
+    for i, (a, b) in enumerate(zip(lo, hi, strict=True)):
         if not b > a:
             raise ValueError(f"{path}: channel {i}: max {b} is not above min {a}")
     return lo, hi

@@ -57,7 +57,10 @@ class HostMeasurements:
         # The op list the firmware under test is built with (--ops-file); default: the full list.
         self.ops_file = ops_file or REGISTERED_OPS_FILE
         labels = sorted({int(v) for v in np.asarray(y_test)})
-        self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(max(labels, default=-1) + 1))
+        if class_names:
+            self.class_names = tuple(class_names)
+        else:
+            self.class_names = tuple(str(i) for i in range(max(labels, default=-1) + 1))
         self.dataset_is_explicit = dataset_is_explicit
         self._measured: dict[str, Measured] = {}
 
@@ -85,7 +88,8 @@ class HostMeasurements:
                     raise ValueError(f"{model.name}: model input {measured.analysis.input.shape} does not match "
                                      f"--dataset samples {tuple(self.x_test.shape[1:])}")
                 measured.notes.append("accuracy n/a: no labelled data for this input shape "
-                                      f"{tuple(measured.analysis.input.shape[1:])} (pass --dataset with matching samples)")
+                                      f"{tuple(measured.analysis.input.shape[1:])} "
+                                      "(pass --dataset with matching samples)")
                 measured.arena_bytes, measured.arena_source = _arena_only(data, model.name, measured.analysis)
                 return measured
             measured.evaluation = evaluate_on_host(model.name, data, self.x_test, self.y_test)
@@ -148,7 +152,8 @@ def _missing_ops_problem(name: str, missing: list[str], ops_file: Path) -> str:
     if addable:
         text += f"; {', '.join(addable)}: build with an op list that has them ({REGISTERED_OPS_FILE.name} has all)"
     if impossible:
-        text += f"; {', '.join(impossible)}: TFLite Micro cannot run (no MicroMutableOpResolver method), change the model"
+        text += (f"; {', '.join(impossible)}: TFLite Micro cannot run "
+                 "(no MicroMutableOpResolver method), change the model")
     return text
 
 

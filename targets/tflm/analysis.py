@@ -127,7 +127,8 @@ def analyze_model(model_bytes: bytes, *, name: str) -> ModelAnalysis:
     except ModelFormatError:
         raise
     except (struct.error, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError, MemoryError) as exc:
-        kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
+        cls = type(exc)
+        kind = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
         raise ModelFormatError(name, f"corrupt or truncated flatbuffer ({kind}: {exc})") from None
 
 
@@ -195,8 +196,10 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
             raise ModelFormatError(name, f"{what} refers to tensor {index}, the subgraph has {len(tensors)}")
         return index
 
-    graph_inputs = [tensor_index(i, "subgraph input") for i in _int_vector(graph.InputsAsNumpy, graph.InputsLength(), "subgraph inputs")]
-    graph_outputs = [tensor_index(i, "subgraph output") for i in _int_vector(graph.OutputsAsNumpy, graph.OutputsLength(), "subgraph outputs")]
+    graph_inputs = [tensor_index(i, "subgraph input")
+                    for i in _int_vector(graph.InputsAsNumpy, graph.InputsLength(), "subgraph inputs")]
+    graph_outputs = [tensor_index(i, "subgraph output")
+                     for i in _int_vector(graph.OutputsAsNumpy, graph.OutputsLength(), "subgraph outputs")]
     if not graph_inputs or not graph_outputs:
         raise ModelFormatError(name, "the main subgraph declares no input or no output tensor")
 
@@ -208,8 +211,10 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
         if not 0 <= operator.OpcodeIndex() < len(opcodes):
             raise ModelFormatError(name, f"operator {i} uses opcode {operator.OpcodeIndex()} of {len(opcodes)}")
         op = opcodes[operator.OpcodeIndex()]
-        ins = [tensor_index(t, f"operator {i} ({op}) input") for t in _int_vector(operator.InputsAsNumpy, operator.InputsLength(), f"operator {i} inputs")]
-        outs = [tensor_index(t, f"operator {i} ({op}) output") for t in _int_vector(operator.OutputsAsNumpy, operator.OutputsLength(), f"operator {i} outputs")]
+        ins = [tensor_index(t, f"operator {i} ({op}) input")
+               for t in _int_vector(operator.InputsAsNumpy, operator.InputsLength(), f"operator {i} inputs")]
+        outs = [tensor_index(t, f"operator {i} ({op}) output")
+                for t in _int_vector(operator.OutputsAsNumpy, operator.OutputsLength(), f"operator {i} outputs")]
         ins = [t for t in ins if t >= 0]
         outs = [t for t in outs if t >= 0]
         op_io.append((ins, outs))
@@ -217,7 +222,8 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
         dtype = activations[0].dtype if activations else tensors[outs[0]].dtype if outs else "unknown"
         elements = max([t.elements for t in activations] + [tensors[t].elements for t in outs] + [0])
         macs = _macs(op, [tensors[t] for t in ins], [tensors[t] for t in outs])
-        if op in MAC_OPS and dtype in ("float32", "float16") and _weights(op, ins, tensors) in ("int8", "uint8", "int4"):
+        if (op in MAC_OPS and dtype in ("float32", "float16")
+                and _weights(op, ins, tensors) in ("int8", "uint8", "int4")):
             hybrid_ops.append(f"{op} #{i}")
         op_infos.append(OpInfo(index=i, op=op, macs=macs, dtype=dtype, elements=elements))
 
@@ -246,7 +252,8 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
 
 
 def _weights(op: str, ins: list[int], tensors: list[TensorSpec]) -> str | None:
-    position = 1  # CONV_2D / DEPTHWISE / FULLY_CONNECTED: (input, weights, bias); TRANSPOSE_CONV: (shape, weights, input)
+    # CONV_2D / DEPTHWISE / FULLY_CONNECTED: (input, weights, bias); TRANSPOSE_CONV: (shape, weights, input)
+    position = 1
     return tensors[ins[position]].dtype if len(ins) > position else None
 
 
@@ -262,7 +269,8 @@ def _macs(op: str, ins: list[TensorSpec], outs: list[TensorSpec]) -> int:
         return out_elements * weights[1] * weights[2]
     if op == "FULLY_CONNECTED" and len(weights) == 2:  # [units, in]
         return out_elements * weights[1]
-    if op == "TRANSPOSE_CONV" and len(weights) == 4 and len(ins) >= 3:  # every input pixel scatters a k_h x k_w x out_c patch
+    # TRANSPOSE_CONV: every input pixel scatters a k_h x k_w x out_c patch
+    if op == "TRANSPOSE_CONV" and len(weights) == 4 and len(ins) >= 3:
         return ins[2].elements * weights[0] * weights[1] * weights[2]
     return 0
 
@@ -316,7 +324,8 @@ def require_int8(analysis: ModelAnalysis, name: str) -> None:
         problems.append(f"input tensor is {analysis.input.dtype}")
     if analysis.output.dtype != "int8":
         problems.append(f"output tensor is {analysis.output.dtype}")
-    float_ops = [f"{info.op} #{info.index} ({info.dtype})" for info in analysis.op_infos if info.op in MAC_OPS and info.dtype != "int8"]
+    float_ops = [f"{info.op} #{info.index} ({info.dtype})"
+                 for info in analysis.op_infos if info.op in MAC_OPS and info.dtype != "int8"]
     if float_ops:
         problems.append("ops not in int8: " + ", ".join(float_ops))
     if problems:

@@ -82,7 +82,8 @@ class TflmWorker:
             env=env,
         )
         try:
-            info = self._request(("init", bytes(model_bytes), int(arena_size or DEFAULT_ARENA_SIZE)), "loading the model")
+            info = self._request(("init", bytes(model_bytes), int(arena_size or DEFAULT_ARENA_SIZE)),
+                                 "loading the model")
         except BaseException:
             self.close()
             raise

@@ -94,7 +94,8 @@ class Session:
             try:
                 self.interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
             except Exception as exc:  # TFLM raises RuntimeError; the schema parser struct.error
-                kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
+                cls = type(exc)
+                kind = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
                 raise WorkerError(f"{kind}: {exc}") from exc
         if self.interpreter is None:
             raise WorkerError(f"interpreter not created; TFLM said: {log.text.strip()}")
