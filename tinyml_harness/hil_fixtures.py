@@ -72,9 +72,12 @@ class HilState:
             log_path = self.log_dir / f"virtual_board_{target}.log"
             if self.virtual_engine == "fw-tflm":
                 from targets.board.fw_host import ensure_fw_tflm
-                from targets.virtual.fw_pty_board import FwPtyBoard, tflm_source_dir
+                from targets.virtual.fw_pty_board import NOT_BUILT_REASON, FwPtyBoard, tflm_source_dir
 
-                binary = ensure_fw_tflm(tflm_source_dir())  # checked set in pytest_configure
+                source_dir = tflm_source_dir()  # pytest_configure refuses the engine when unset
+                if source_dir is None:
+                    raise RuntimeError(f"--virtual-engine=fw-tflm: {NOT_BUILT_REASON}")
+                binary = ensure_fw_tflm(source_dir)
                 self.boards[target] = FwPtyBoard(binary, target, log_path=log_path)
             else:
                 from targets.virtual.board import VirtualBoardProcess

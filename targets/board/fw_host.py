@@ -243,5 +243,5 @@ def fake_output(model: bytes, data: bytes) -> bytes:
         x = np.frombuffer(data, dtype="<f4")
         j = np.arange(n_out, dtype=np.float32)
         return (np.float32(2.0) * x[np.arange(n_out) % n_in] + j).astype("<f4").tobytes()
-    x = struct.unpack(f"{n_in}b", data)
-    return bytes((3 * x[j % n_in] + j) & 0xFF for j in range(n_out))
+    values = struct.unpack(f"{n_in}b", data)
+    return bytes((3 * values[j % n_in] + j) & 0xFF for j in range(n_out))

@@ -29,7 +29,7 @@ class _LineSplitter:
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
-        lines = []
+        lines: list[bytes] = []
         while True:
             at = self._buf.find(b"\n")
             if at < 0:

@@ -272,6 +272,8 @@ class ProtocolClient:
                     gen = g
                     break
             if body.get("ok"):
+                if seq is None:
+                    raise TypeError(f"{CMD.upload_chunk}: an ok reply without a seq: {body}")
                 expected = max(expected, int(seq) + 1)
                 received = int(body.get("received", 0))
                 if received > done:

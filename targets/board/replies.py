@@ -49,8 +49,20 @@ class TimingReport:
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> TimingReport:
-        return cls(**{f: (int(reply[f]) if f in ("runs", "warmup") else float(reply[f]))
-                      for f in TIMING_FIELDS})
+        return cls(
+            runs=int(reply["runs"]),
+            warmup=int(reply["warmup"]),
+            mean_us=float(reply["mean_us"]),
+            min_us=float(reply["min_us"]),
+            max_us=float(reply["max_us"]),
+            std_us=float(reply["std_us"]),
+            median_us=float(reply["median_us"]),
+            mean_cycles=float(reply["mean_cycles"]),
+            min_cycles=float(reply["min_cycles"]),
+            max_cycles=float(reply["max_cycles"]),
+            std_cycles=float(reply["std_cycles"]),
+            median_cycles=float(reply["median_cycles"]),
+        )
 
 
 # The dataclass spells out the fields (readable, typed); the vocabulary decides them.

@@ -75,6 +75,11 @@ class Words:
     """A fixed set of protocol words as attributes: `CMD.time` is "time"; an unknown name
     raises AttributeError, so a typo fails where it is written rather than on the wire."""
 
+    # Set with object.__setattr__ in __init__ (instances are read-only); declared here so the
+    # type checker knows them rather than routing them through __getattr__.
+    _kind: str
+    _names: tuple[str, ...]
+
     def __init__(self, kind: str, names: Iterable[str]) -> None:
         object.__setattr__(self, "_kind", kind)
         object.__setattr__(self, "_names", tuple(names))

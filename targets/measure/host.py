@@ -25,7 +25,10 @@ SOURCE = HOST.source
 
 
 class Model(Protocol):
-    name: str
+    # Read-only properties: a frozen dataclass (BuiltVariant) satisfies them; a settable
+    # `name: str` member would not.
+    @property
+    def name(self) -> str: ...
 
     @property
     def tflite_bytes(self) -> bytes: ...
@@ -135,11 +138,12 @@ class HostMeasurements:
             record.max_lsb_diff = evaluation.max_lsb_diff
             record.extra["engine"] = evaluation.engine
             reference_eval = reference.evaluation if reference else None
-            comparable = reference_eval is not None and len(reference_eval.predictions) == len(evaluation.predictions)
-            if comparable:
+            if reference_eval is not None and len(reference_eval.predictions) != len(evaluation.predictions):
+                reference_eval = None  # not the same test samples: nothing to compare against
+            if reference_eval is not None:
                 record.accuracy_drop_pp = round(reference_eval.accuracy - evaluation.accuracy, 3)
             set_correctness(record, evaluation.predictions == self.y_test, self.y_test, self.class_names,
-                            reference_eval.predictions == self.y_test if comparable else None)
+                            reference_eval.predictions == self.y_test if reference_eval is not None else None)
         return record
 
 

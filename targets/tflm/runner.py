@@ -74,7 +74,7 @@ class TflmWorker:
         self._log = tempfile.TemporaryFile(prefix="tflm_worker_", suffix=".log")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        self._proc = subprocess.Popen(
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, "-m", "targets.tflm.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -136,19 +136,29 @@ class TflmWorker:
 
     # -- transport -------------------------------------------------------------------
 
+    def _live(self) -> subprocess.Popen[bytes]:
+        """The worker process; TflmError once close() has run."""
+        if self._proc is None:
+            raise TflmError(f"{self.name}: TFLM worker is closed")
+        return self._proc
+
     def _send(self, message: Any) -> None:
         body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        self._proc.stdin.write(HEADER.pack(len(body)) + body)
-        self._proc.stdin.flush()
+        stdin = self._live().stdin
+        assert stdin is not None, "the worker is started with stdin=PIPE"
+        stdin.write(HEADER.pack(len(body)) + body)
+        stdin.flush()
 
     def _read_exact(self, count: int, deadline: float, doing: str) -> bytes:
-        fd = self._proc.stdout.fileno()
+        proc = self._live()
+        assert proc.stdout is not None, "the worker is started with stdout=PIPE"
+        fd = proc.stdout.fileno()
         chunks = []
         while count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._proc.kill()
-                self._proc.wait()
+                proc.kill()
+                proc.wait()
                 raise TflmError(f"{self.name}: TFLM timed out after {self.timeout:g} s while {doing}{self._log_tail()}")
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
@@ -161,9 +171,7 @@ class TflmWorker:
         return b"".join(chunks)
 
     def _request(self, message: Any, doing: str, timeout: float | None = None) -> Any:
-        if self._proc is None:
-            raise TflmError(f"{self.name}: TFLM worker is closed")
-        if self._proc.poll() is not None:
+        if self._live().poll() is not None:
             raise self._died(doing)
         try:
             self._send(message)
@@ -177,11 +185,12 @@ class TflmWorker:
         return payload
 
     def _died(self, doing: str) -> TflmError:
+        proc = self._live()
         try:
-            returncode = self._proc.wait(timeout=5)
+            returncode = proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
-            returncode = self._proc.wait()
+            proc.kill()
+            returncode = proc.wait()
         if returncode < 0:
             how = f"crashed with {_signal_name(returncode)}"
         else:

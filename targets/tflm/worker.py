@@ -144,6 +144,8 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
         if kind == "close":
             write_frame(replies, ("ok", None))
             return
+        payload: object  # init: a dict of model facts; invoke: the output array
+        error: Exception | None
         try:
             with StderrCapture() as log:
                 try:

@@ -161,16 +161,20 @@ class VirtualBoardProcess:
             cmd += ["--arena-capacity", str(arena_capacity)]
         self.target = target
         self.log_path = log_path
-        stderr = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        log_file = open(log_path, "ab") if log_path else None
         root = Path(__file__).resolve().parents[2]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=root, env=env)
-        if log_path:
-            stderr.close()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=log_file if log_file is not None else subprocess.DEVNULL,
+                                     cwd=root, env=env)
+        if log_file is not None:
+            log_file.close()
+        stdout = self.proc.stdout
+        assert stdout is not None, "the board process is started with stdout=PIPE"
         deadline = time.monotonic() + start_timeout
-        ready, _, _ = select.select([self.proc.stdout], [], [], start_timeout)
-        line = self.proc.stdout.readline().decode().strip() if ready else ""
+        ready, _, _ = select.select([stdout], [], [], start_timeout)
+        line = stdout.readline().decode().strip() if ready else ""
         if not line.startswith("/dev/") or time.monotonic() > deadline:
             self.stop()
             raise RuntimeError(f"virtual board for {target} did not start (said {line!r}); "

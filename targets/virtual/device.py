@@ -294,12 +294,13 @@ class VirtualBoard:
                               bytes=len(data), expected=expected))
 
     def _timing(self) -> dict[str, Any]:
+        assert self.model is not None, "_timing() follows a _run() of a loaded model"
         us = self.model.est_total_us
         return {"us": round(us, 3), "cycles": int(round(us * self.engine.clock_mhz))}
 
     def _run(self, cmd: str, data: bytes) -> str:
         try:
-            return base64.b64encode(self.model.invoke(data)).decode()
+            return base64.b64encode(self._need_model(cmd).invoke(data)).decode()
         except EngineError as exc:
             raise _Reply(_err(cmd, exc.code, exc.msg)) from None
 
@@ -376,7 +377,7 @@ class VirtualBoard:
         return body
 
     def cmd_profile(self, args: list[str]) -> dict[str, Any]:
-        self._need_model(CMD.profile)
+        model = self._need_model(CMD.profile)
         mhz = self.engine.clock_mhz
         return {"ops": [{"index": i, "op": op, "us": round(us, 3), "cycles": int(round(us * mhz))}
-                        for i, op, us in self.model.est_per_op]}
+                        for i, op, us in model.est_per_op]}

@@ -55,14 +55,15 @@ class FwPtyBoard:
         self._start()
 
     def _start(self) -> None:
-        stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        log_file = open(self.log_path, "ab") if self.log_path else None
         try:
             # TFLM's DebugLog writes to stderr: it goes to the log, never into a reply line.
             self.proc = subprocess.Popen(self.argv, stdin=self.master, stdout=self.master,
-                                         stderr=stderr, close_fds=True)
+                                         stderr=log_file if log_file is not None else subprocess.DEVNULL,
+                                         close_fds=True)
         finally:
-            if self.log_path:
-                stderr.close()
+            if log_file is not None:
+                log_file.close()
 
     @property
     def pid(self) -> int:
