@@ -4,7 +4,7 @@ kernels, -fno-exceptions -fno-rtti) against the TFLite Micro sources in $TFLM_SO
 
 What runs in CI without a board is then the firmware's own code: its outputs must equal
 the tflite-micro wheel's byte for byte, its arena figure is set beside the wheel's (they are
-different measurements, DESIGN.md "arena_bytes"), and a whole HIL cycle runs on it through
+different measurements, docs/ARCHITECTURE.md "arena bytes"), and a whole HIL cycle runs on it through
 a pty, as pytest-embedded drives a board. CI has no TFLM sources: those tests skip, saying
 so. The configure-time checks need no sources and run everywhere.
 """
@@ -107,7 +107,8 @@ def test_outputs_equal_the_wheel_byte_for_byte_and_arena_is_reported(fw_tflm, la
     assert (up.input.shape, up.output.shape) == (tuple(wheel.input.shape), tuple(wheel.output.shape))
     assert (up.output.zero_point, up.output.scale) == (wheel.output.zero_point, pytest.approx(wheel.output.scale))
     # Two measurements of one model: a plain MicroInterpreter here; the wheel's recording
-    # interpreter, built with compression, holds more (DESIGN.md). Both recorded, neither assumed.
+    # interpreter, built with compression, holds more (docs/ARCHITECTURE.md, "arena bytes").
+    # Both recorded, neither assumed.
     record_property("fw_tflm_arena_bytes", up.arena_used_bytes)
     record_property("wheel_arena_bytes", wheel.arena_bytes)
     record_property("wheel_minus_fw_arena_bytes", wheel.arena_bytes - up.arena_used_bytes)

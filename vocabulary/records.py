@@ -2,7 +2,7 @@
 
 Every part of the harness that measures (host TFLM, virtual board, real board) produces
 these, and every part that reports (CSV, summary, baseline, gating) consumes them. Field
-names are the public column names of results.csv; see ../shared/DESIGN.md.
+names are the public column names of results.csv; definitions in docs/ARCHITECTURE.md.
 """
 from __future__ import annotations
 

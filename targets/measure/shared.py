@@ -52,7 +52,7 @@ VIRTUAL_ENGINES = {
     "python": Conditions("virtual", "emulated (virtual board: host TFLM + latency estimate)",
                          "virtual board: {host}"),
     # The firmware binary measures a plain MicroInterpreter, not the wheel's recording one
-    # (DESIGN.md). The `virtual` baseline holds the wheel's figure, so the gate reports the
+    # (docs/ARCHITECTURE.md, "arena bytes"). The `virtual` baseline holds the wheel's figure, so the gate reports the
     # difference as "changed" until the two get keys of their own.
     "fw-tflm": Conditions("virtual", "emulated (firmware binary on the host: TFLM reference kernels, host clock)",
                           "firmware binary on the host: plain MicroInterpreter (x86_64, reference kernels)"),
