@@ -12,7 +12,7 @@ import numpy as np
 
 from . import conversion
 from .architectures import get_architecture
-from .tf_runtime import import_tf, seed_everything
+from .tf_runtime import import_tf, one_execution_per_epoch, seed_everything
 from .timing import phase
 from .variants import BuildContext
 
@@ -37,7 +37,11 @@ def _parent_meta(ctx: BuildContext) -> dict:
     return json.loads((ctx.parent_dir / "meta.json").read_text())
 
 
-def _progress_callback(ctx: BuildContext, epochs: int):
+def _progress_callback(ctx: BuildContext, epochs: int, validation: tuple | None = None, batch_size: int = 32):
+    """Logs loss (and validation accuracy, when given) at four epochs. Validation is
+    evaluated at those epochs only: it only informs this log (no early stopping, no
+    checkpoint choice), so evaluating it after every epoch as fit(validation_data=...) does
+    would change nothing but the time."""
     _, keras = import_tf()
     every = max(1, epochs // 4)
 
@@ -45,7 +49,12 @@ def _progress_callback(ctx: BuildContext, epochs: int):
         def on_epoch_end(self, epoch, logs=None):
             if (epoch + 1) % every == 0 or epoch + 1 == epochs:
                 logs = logs or {}
-                val = f", val_accuracy {logs['val_accuracy'] * 100:.1f}%" if "val_accuracy" in logs else ""
+                val = ""
+                if validation is not None:
+                    with phase("validation"):
+                        scores = self.model.evaluate(*validation, batch_size=batch_size, verbose=0, return_dict=True)
+                    if "accuracy" in scores:  # the architecture's compile() may name other metrics
+                        val = f", val_accuracy {scores['accuracy'] * 100:.1f}%"
                 ctx.log(f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.3f}{val}")
 
     return Progress()
@@ -57,9 +66,10 @@ def build_float32(ctx: BuildContext) -> dict:
     model = get_architecture(ctx.architecture)(ctx.x_train.shape[1:], ctx.n_classes, keras)
     epochs = ctx.params["epochs"]
     with phase("train"):
+        one_execution_per_epoch(model, len(ctx.x_train), ctx.params["batch_size"])
         model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
-                  validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
-                  callbacks=[_progress_callback(ctx, epochs)])
+                  shuffle=True, verbose=0, callbacks=[_progress_callback(
+                      ctx, epochs, (ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), ctx.params["batch_size"])])
     with phase("save"):
         model.save(ctx.out_dir / "model.keras")
     (ctx.out_dir / "model.tflite").write_bytes(conversion.to_float32(model))
@@ -88,9 +98,10 @@ def build_qat(ctx: BuildContext) -> dict:
                   metrics=["accuracy"])
     epochs = ctx.params["epochs"]
     with phase("train"):
+        one_execution_per_epoch(model, len(ctx.x_train), ctx.params["batch_size"])
         model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
-                  validation_data=(ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), shuffle=True, verbose=0,
-                  callbacks=[_progress_callback(ctx, epochs)])
+                  shuffle=True, verbose=0, callbacks=[_progress_callback(
+                      ctx, epochs, (ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), ctx.params["batch_size"])])
     with tfmot.quantization.keras.quantize_scope(_configs()), phase("save"):
         model.save(ctx.out_dir / "model.keras")
     (ctx.out_dir / "model.tflite").write_bytes(conversion.to_full_int8(model, ctx.representative))

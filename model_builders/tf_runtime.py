@@ -36,3 +36,16 @@ def import_tf() -> tuple[ModuleType, ModuleType]:
 def seed_everything(seed: int) -> None:
     _, keras = import_tf()
     keras.utils.set_random_seed(seed)
+
+
+def one_execution_per_epoch(model, samples: int, batch_size: int) -> None:
+    """Run each epoch's training steps in one call into TensorFlow (what
+    compile(steps_per_execution=N) sets) instead of one call per batch: the models are tiny,
+    so a step costs little more than Keras's per-batch Python work. The steps, their order
+    and their batches are the same, and so are the trained weights (bit for bit). Callbacks
+    that act per batch would see one batch per epoch: use it only with callbacks that act
+    per epoch (tfmot's pruning counts its step in the graph; its UpdatePruningStep callback
+    only initializes the step and remasks at the end of each epoch)."""
+    configure = getattr(model, "_configure_steps_per_execution", None)
+    if configure is not None:  # tf_keras 2.x; without it, training is the same, only slower
+        configure(max(1, -(-samples // batch_size)))
