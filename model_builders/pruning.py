@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .tf_runtime import import_tf, one_execution_per_epoch
+from .tf_runtime import import_tf, prepare_fit
 
 
 def prune(float_model: Any, x: np.ndarray, y_onehot: np.ndarray, *, initial_sparsity: float, final_sparsity: float,
@@ -27,7 +27,7 @@ def prune(float_model: Any, x: np.ndarray, y_onehot: np.ndarray, *, initial_spar
     clone.set_weights(float_model.get_weights())
     pruned = sparsity.prune_low_magnitude(clone, pruning_schedule=schedule)
     pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
-    one_execution_per_epoch(pruned, len(x), batch_size)
+    prepare_fit(pruned, len(x), batch_size)
     pruned.fit(x, y_onehot, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
                callbacks=[sparsity.UpdatePruningStep()])
     return sparsity.strip_pruning(pruned)

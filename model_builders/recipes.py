@@ -12,7 +12,7 @@ import numpy as np
 
 from . import conversion
 from .architectures import get_architecture
-from .tf_runtime import import_tf, one_execution_per_epoch, seed_everything
+from .tf_runtime import import_tf, prepare_fit, seed_everything
 from .timing import phase
 from .variants import BuildContext
 
@@ -66,7 +66,7 @@ def build_float32(ctx: BuildContext) -> dict:
     model = get_architecture(ctx.architecture)(ctx.x_train.shape[1:], ctx.n_classes, keras)
     epochs = ctx.params["epochs"]
     with phase("train"):
-        one_execution_per_epoch(model, len(ctx.x_train), ctx.params["batch_size"])
+        prepare_fit(model, len(ctx.x_train), ctx.params["batch_size"])
         model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
                   shuffle=True, verbose=0, callbacks=[_progress_callback(
                       ctx, epochs, (ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), ctx.params["batch_size"])])
@@ -98,7 +98,7 @@ def build_qat(ctx: BuildContext) -> dict:
                   metrics=["accuracy"])
     epochs = ctx.params["epochs"]
     with phase("train"):
-        one_execution_per_epoch(model, len(ctx.x_train), ctx.params["batch_size"])
+        prepare_fit(model, len(ctx.x_train), ctx.params["batch_size"])
         model.fit(ctx.x_train, _onehot(ctx.y_train, ctx.n_classes), epochs=epochs, batch_size=ctx.params["batch_size"],
                   shuffle=True, verbose=0, callbacks=[_progress_callback(
                       ctx, epochs, (ctx.x_val, _onehot(ctx.y_val, ctx.n_classes)), ctx.params["batch_size"])])
