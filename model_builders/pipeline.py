@@ -262,8 +262,8 @@ def needs_build(config: BuildConfig) -> bool:
     stored split when the data artifact exists; otherwise the split it would store, which
     is computed the same way). Lets a caller start the build workers' TensorFlow import
     early (model_builders.scheduler.start_server) only when there will be something to build."""
-    if config.rebuild:
-        return True
+    if config.rebuild or not Path(config.cache_dir).is_dir():
+        return True  # (and no cache directory is created for a run that may not build)
     cache = ArtifactCache(config.cache_dir)
     dataset = load_dataset(config)
     split, _, material = _data_material(config, dataset)
