@@ -148,16 +148,22 @@ def load_dataset(config: BuildConfig) -> Dataset:
     return load_directory(config.dataset, window=config.window)
 
 
-def prepare_data(config: BuildConfig, cache: ArtifactCache | None = None) -> PreparedData:
-    """Load, split and normalize; the split and the range are stored as a cache artifact."""
-    cache = cache or ArtifactCache(config.cache_dir)
-    dataset = load_dataset(config)
+def _data_material(config: BuildConfig, dataset: Dataset) -> tuple[Split, str, dict[str, Any]]:
+    """The split, the dataset fingerprint and the data artifact's key material."""
     if config.window is not None and config.window != dataset.window:
         raise DatasetError(f"dataset {dataset.source}: window {dataset.window} but --window {config.window}")
     split = stratified_split(dataset, seed=config.seed, fractions=config.split_fractions)
     fingerprint = dataset.fingerprint()
     material = {"kind": "data", "dataset": fingerprint, "window": dataset.window,
                 "split_seed": config.seed, "fractions": list(config.split_fractions)}
+    return split, fingerprint, material
+
+
+def prepare_data(config: BuildConfig, cache: ArtifactCache | None = None) -> PreparedData:
+    """Load, split and normalize; the split and the range are stored as a cache artifact."""
+    cache = cache or ArtifactCache(config.cache_dir)
+    dataset = load_dataset(config)
+    split, fingerprint, material = _data_material(config, dataset)
     key = cache_key(material)
 
     def build(out: Path) -> dict:
@@ -220,13 +226,55 @@ def default_build_jobs() -> int:
     return max(1, cores // max(1, xdist_workers))
 
 
-def _variant_material(recipe: Recipe, parent_key: str | None, config: BuildConfig, data: PreparedData,
+def _variant_material(recipe: Recipe, parent_key: str | None, config: BuildConfig, data_key: str,
                       versions: dict[str, str], rep_indices: list[int]) -> dict[str, Any]:
     return {"kind": "variant", "recipe": recipe.name, "function": recipe.function, "params": recipe.params,
             "code": _code_hash(recipe, config.architecture), "parent": parent_key,
-            "data": data.key, "architecture": config.architecture, "seed": config.effective_training_seed,
+            "data": data_key, "architecture": config.architecture, "seed": config.effective_training_seed,
             "libraries": versions,
             "representative": hashlib.sha256(np.asarray(rep_indices).tobytes()).hexdigest()}
+
+
+def _representative_indices(config: BuildConfig, split: Split, dataset: Dataset) -> list[int]:
+    indices = config.representative_indices
+    if indices is None:
+        indices = default_representative_indices(split, dataset.y, config.seed)
+    check_representative_indices(indices, split, dataset.y, dataset.class_names)
+    return indices
+
+
+def _variant_keys(config: BuildConfig, data_key: str, versions: dict[str, str], rep_indices: list[int]
+                  ) -> tuple[list[str], dict[str, Recipe], dict[str, dict], dict[str, str]]:
+    """(variant names in build order, their recipes, key materials, keys)."""
+    names = resolve_variants(config.variants)
+    recipes = {name: with_overrides(RECIPES[name], config.overrides.get(name)) for name in names}
+    keys: dict[str, str] = {}
+    materials: dict[str, dict] = {}
+    for name in names:  # parents come first in `names`, so every key is known before anything is built
+        recipe = recipes[name]
+        materials[name] = _variant_material(recipe, keys[recipe.parent] if recipe.parent else None, config, data_key,
+                                            versions, rep_indices)
+        keys[name] = cache_key(materials[name])
+    return names, recipes, materials, keys
+
+
+def needs_build(config: BuildConfig) -> bool:
+    """Whether build_variants(config) would build anything (a cache miss), found without
+    writing to the cache or importing TensorFlow: the same keys, from the same data (the
+    stored split when the data artifact exists; otherwise the split it would store, which
+    is computed the same way). Lets a caller start the build workers' TensorFlow import
+    early (model_builders.scheduler.start_server) only when there will be something to build."""
+    if config.rebuild or not Path(config.cache_dir).is_dir():
+        return True  # (and no cache directory is created for a run that may not build)
+    cache = ArtifactCache(config.cache_dir)
+    dataset = load_dataset(config)
+    split, _, material = _data_material(config, dataset)
+    data_key = cache_key(material)
+    directory = cache.lookup(data_key)
+    if directory is not None:
+        split = Split.from_json((directory / "split.json").read_text())
+    _, _, _, keys = _variant_keys(config, data_key, library_versions(), _representative_indices(config, split, dataset))
+    return any(cache.lookup(key) is None for key in keys.values())
 
 
 def build_variants(config: BuildConfig, progress: Callable[[str], None] = print, *, jobs: int | None = None,
@@ -250,21 +298,10 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     cache = ArtifactCache(config.cache_dir)
     data = prepare_data(config, cache)
-    rep_indices = config.representative_indices
-    if rep_indices is None:
-        rep_indices = default_representative_indices(data.split, data.dataset.y, config.seed)
-    check_representative_indices(rep_indices, data.split, data.dataset.y, data.class_names)
+    rep_indices = _representative_indices(config, data.split, data.dataset)
     representative = data.normalization.apply(data.dataset.x[rep_indices])
     versions = library_versions()
-    names = resolve_variants(config.variants)
-    recipes = {name: with_overrides(RECIPES[name], config.overrides.get(name)) for name in names}
-    keys: dict[str, str] = {}
-    materials: dict[str, dict] = {}
-    for name in names:  # parents come first in `names`, so every key is known before anything is built
-        recipe = recipes[name]
-        materials[name] = _variant_material(recipe, keys[recipe.parent] if recipe.parent else None, config, data,
-                                            versions, rep_indices)
-        keys[name] = cache_key(materials[name])
+    names, recipes, materials, keys = _variant_keys(config, data.key, versions, rep_indices)
     labels = {name: f"[{position}/{len(names)}] {name}" for position, name in enumerate(names, 1)}
 
     built: dict[str, BuiltVariant] = {}

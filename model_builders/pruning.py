@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from model_builders.tf_runtime import import_tf
+from model_builders.tf_runtime import import_tf, prepare_fit
 
 
 def prune(float_model: Any, x: np.ndarray, y_onehot: np.ndarray, *, initial_sparsity: float, final_sparsity: float,
@@ -28,6 +28,7 @@ def prune(float_model: Any, x: np.ndarray, y_onehot: np.ndarray, *, initial_spar
     pruned = sparsity.prune_low_magnitude(clone, pruning_schedule=schedule)
     pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                    metrics=["accuracy"])
+    prepare_fit(pruned, len(x), batch_size)
     pruned.fit(x, y_onehot, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
                callbacks=[sparsity.UpdatePruningStep()])
     return sparsity.strip_pruning(pruned)

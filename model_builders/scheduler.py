@@ -11,6 +11,11 @@ build byte-identical to a sequential one, and each fork costs about a second ins
 a TensorFlow import. Forking is safe there because the server never ran an op (TF is not
 fork-safe once its runtime has started); the children are never forked again.
 
+The server imports TensorFlow when it starts (seconds). It starts at the first build, or
+earlier through start_server(): the pytest plugin starts it when the run is configured and
+the cache is cold, so the import overlaps pytest's collection; a run that turns out not to
+build stops it again (stop_server).
+
 Scheduling: a variant is ready when its parent is built; ready variants start longest
 first (by epochs). A variant whose key another process is building (a pytest-xdist worker)
 is put aside and retried after the others, so two sessions sharing a cache work on
@@ -20,7 +25,9 @@ the others are built and kept, and its children are reported as not built.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queue_module
+import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -40,6 +47,33 @@ def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
+
+
+def start_server() -> None:
+    """Start the build fork server now (if it is not running) and return at once: it
+    imports TensorFlow in its own process while the caller goes on. The builds use it."""
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
+
+
+def stop_server() -> None:
+    """Stop the fork server that start_server started, when nothing is going to be built:
+    killed, since it may still be importing TensorFlow (it reads its stop request, the
+    closed pipe, only after that)."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # the module-level server forkserver.ensure_running() starts
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    # closes its pipe, reaps it, removes its socket (private CPython API, absent from typeshed)
+    server._stop()  # type: ignore[attr-defined]
 
 
 def _pool(jobs: int, progress_queue) -> ProcessPoolExecutor:

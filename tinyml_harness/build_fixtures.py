@@ -8,6 +8,7 @@ anything twice.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
@@ -19,11 +20,13 @@ from model_builders.pipeline import (
     PreparedData,
     build_variants,
     default_build_jobs,
+    needs_build,
     write_builds_csv,
 )
 from model_builders.timing import phase
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
+EARLY_SERVER = pytest.StashKey[bool]()
 REFERENCE_HOOK = "targets.tflm.evaluate:prime_reference"
 
 
@@ -55,6 +58,39 @@ def selected_variant_names(config: pytest.Config) -> list[str]:
     from model_builders.variants import resolve_variants
 
     return resolve_variants(build_config_from(config).variants)
+
+
+def _xdist(config: pytest.Config) -> bool:
+    return bool(os.environ.get("PYTEST_XDIST_WORKER") or getattr(config.option, "numprocesses", None)
+                or getattr(config.option, "dist", "no") != "no")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """A cold cache: start the build workers' fork server now, so that its TensorFlow import
+    (seconds) overlaps collection instead of delaying the first build. Nothing starts when
+    every variant is in the cache (a warm run imports no TensorFlow), nor under xdist or
+    --collect-only; pytest_collection_finish stops it when no collected test builds."""
+    if config.option.collectonly or getattr(config.option, "help", False) or _xdist(config):
+        return
+    try:
+        cold = needs_build(build_config_from(config))
+    except Exception:  # noqa: BLE001 -- bad data or options: the build_session fixture reports them
+        return
+    if cold:
+        from model_builders.scheduler import start_server
+
+        start_server()
+        config.stash[EARLY_SERVER] = True
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.stash.get(EARLY_SERVER, False) and not any(
+            "build_session" in getattr(item, "fixturenames", ()) for item in session.items):
+        from model_builders.scheduler import stop_server
+
+        stop_server()
+        session.config.stash[EARLY_SERVER] = False
 
 
 def _progress(config: pytest.Config):
