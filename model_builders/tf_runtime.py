@@ -17,7 +17,7 @@ def import_tf() -> tuple[Any, Any]:
     package ships types, and their submodules and classes are reached as attributes."""
     global _configured
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN reorders float sums
     import tensorflow as tf
     import tf_keras
