@@ -19,6 +19,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +111,20 @@ def run(dataset: str | None, scratch: Path) -> dict[str, float]:
     return seconds
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.plain_pipeline", description=__doc__.splitlines()[0])
+def script_main(argv: list[str] | None, run_script: Callable[[str | None, Path], dict[str, float]],
+                module: str, label: str) -> int:
+    """Command line of a comparison script: --dataset, a scratch directory, one printed line."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=f"{label}: seconds per step")
     parser.add_argument("--dataset", help="directory <root>/<class>/*.npy (default: the built-in gestures)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="tinyml-plain-") as scratch:
-        seconds = run(args.dataset, Path(scratch))
-    print("plain script: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()), flush=True)
+    with tempfile.TemporaryDirectory(prefix="tinyml-script-") as scratch:
+        seconds = run_script(args.dataset, Path(scratch))
+    print(f"{label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()), flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main(argv, run, "benchmarks.plain_pipeline", "plain script")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ evaluation. It prints the wall time; `python -m benchmarks.cold_build` runs it a
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,14 +52,9 @@ def run(dataset: str | None, scratch: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sequential_pipeline",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", help="directory <root>/<class>/*.npy (default: the built-in gestures)")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="tinyml-sequential-") as scratch:
-        seconds = run(args.dataset, Path(scratch))
-    print("sequential script: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()), flush=True)
-    return 0
+    from benchmarks.plain_pipeline import script_main
+
+    return script_main(argv, run, "benchmarks.sequential_pipeline", "sequential script")
 
 
 if __name__ == "__main__":
