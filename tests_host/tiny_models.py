@@ -119,6 +119,22 @@ def gelu_dense(kind: str = "int8") -> bytes:
     return _cached(f"gelu_dense-{kind}", build)
 
 
+@functools.cache
+def tanh_dense(kind: str = "int8") -> bytes:
+    """A Dense layer with tanh: TANH, which the full firmware op list registers (a second
+    model for the firmware-engine tests, with an activation kernel of its own)."""
+
+    def build() -> bytes:
+        keras = _keras()
+        model = keras.Sequential([
+            keras.layers.Input((8,)),
+            keras.layers.Dense(4, activation="tanh"),
+        ])
+        return _convert(model, kind, (8,))
+
+    return _cached(f"tanh_dense-{kind}", build)
+
+
 def _model_object(model_bytes: bytes):
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
