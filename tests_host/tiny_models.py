@@ -103,36 +103,29 @@ def gesture_cnn(kind: str = "int8") -> bytes:
     return _cached(f"gesture_cnn-{kind}", build)
 
 
-@functools.cache
-def gelu_dense(kind: str = "int8") -> bytes:
-    """A Dense layer with gelu: uses GELU, a TFLite builtin that TFLite Micro has no kernel
-    for (MicroMutableOpResolver has no AddGelu), so no firmware op list can register it."""
+def _dense(activation: str, kind: str) -> bytes:
+    """Dense(8 -> 4) with one activation: a model whose only special op is that activation."""
 
     def build() -> bytes:
         keras = _keras()
-        model = keras.Sequential([
-            keras.layers.Input((8,)),
-            keras.layers.Dense(4, activation="gelu"),
-        ])
+        model = keras.Sequential([keras.layers.Input((8,)), keras.layers.Dense(4, activation=activation)])
         return _convert(model, kind, (8,))
 
-    return _cached(f"gelu_dense-{kind}", build)
+    return _cached(f"{activation}_dense-{kind}", build)
+
+
+@functools.cache
+def gelu_dense(kind: str = "int8") -> bytes:
+    """Uses GELU, a TFLite builtin that TFLite Micro has no kernel for (MicroMutableOpResolver
+    has no AddGelu), so no firmware op list can register it."""
+    return _dense("gelu", kind)
 
 
 @functools.cache
 def tanh_dense(kind: str = "int8") -> bytes:
-    """A Dense layer with tanh: TANH, which the full firmware op list registers (a second
-    model for the firmware-engine tests, with an activation kernel of its own)."""
-
-    def build() -> bytes:
-        keras = _keras()
-        model = keras.Sequential([
-            keras.layers.Input((8,)),
-            keras.layers.Dense(4, activation="tanh"),
-        ])
-        return _convert(model, kind, (8,))
-
-    return _cached(f"tanh_dense-{kind}", build)
+    """Uses TANH, which the full firmware op list registers (a second model for the
+    firmware-engine tests, with an activation kernel of its own)."""
+    return _dense("tanh", kind)
 
 
 def _model_object(model_bytes: bytes):
