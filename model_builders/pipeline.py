@@ -278,7 +278,8 @@ def needs_build(config: BuildConfig) -> bool:
 
 
 def build_variants(config: BuildConfig, progress: Callable[[str], None] = print, *, jobs: int | None = None,
-                   keep_going: bool = False, after_build: str | None = None) -> BuildSession:
+                   keep_going: bool = False, after_build: str | None = None,
+                   on_built: Callable[[BuiltVariant, PreparedData], None] | None = None) -> BuildSession:
     """Build (or fetch from the cache) every requested variant and its parents.
 
     Cache hits are resolved here without TensorFlow; what is missing is built by
@@ -289,6 +290,9 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
     `failures` filled in). `after_build` ("module:function", called in the worker as
     fn(tflite_bytes, x_test, cache_dir) after each fresh build) lets a caller do work that
     needs TensorFlow where it is already loaded; its failure never fails the build.
+    `on_built(variant, data)` is called in this process as each variant becomes available
+    (cache hit or fresh build), while the others may still be building: a caller can start
+    using it at once (the host gate evaluates it on TFLite Micro meanwhile).
     """
     from model_builders.build_worker import BuildTask
     from model_builders.scheduler import run_builds
@@ -310,6 +314,8 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
         meta = json.loads((directory / "meta.json").read_text())
         built[name] = BuiltVariant(name, recipes[name], keys[name], directory, meta, hit, seconds)
         progress(f"{labels[name]}: {'cache hit' if hit else f'built in {seconds:.1f} s'} ({keys[name][:12]})")
+        if on_built is not None:
+            on_built(built[name], data)
 
     missing = []
     for name in names:

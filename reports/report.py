@@ -15,7 +15,6 @@ from typing import Any
 from reports.baseline import Baseline, BaselineError, baseline_figures, load_baseline
 from reports.budgets import BudgetError, Violation, check_budgets, load_budgets, split_budget
 from reports.compare import Comparison, Tolerance, compare
-from reports.plots import make_plots
 from reports.results_store import write_csv
 from reports.summary import build_summary, write_github_summary, write_summary
 from vocabulary.records import ResultRecord
@@ -100,6 +99,8 @@ def build_report(records: Sequence[ResultRecord], out_dir: str | os.PathLike[str
             notes.append(f"budgets not checked: {exc}")
     else:
         notes.append("budgets not checked: no budgets file given")
+
+    from reports.plots import make_plots  # matplotlib: imported when a report is written, not with the plugin
 
     csv_path = write_csv(records, out_dir / "results.csv")
     plots = make_plots(records, out_dir)

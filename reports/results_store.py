@@ -14,12 +14,14 @@ import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from filelock import FileLock
 
 from vocabulary.records import ResultRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS_JSONL = "results.jsonl"
 RUN_META_JSON = "run_meta.json"
@@ -167,6 +169,8 @@ def records_to_frame(records: Iterable[ResultRecord]) -> pd.DataFrame:
             is_scalar = value is None or isinstance(value, (str, int, float, bool))
             row[f"extra.{key}"] = value if is_scalar else json.dumps(value, sort_keys=True)
         rows.append(row)
+    import pandas as pd  # imported when a table is written, not with the plugin
+
     field_names = [f.name for f in dataclasses.fields(ResultRecord) if f.name != "extra"]
     frame = pd.DataFrame(rows, columns=None if rows else field_names)
     rest = [c for c in field_names if c not in LEADING_COLUMNS]

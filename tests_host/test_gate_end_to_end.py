@@ -117,13 +117,20 @@ def test_a_directory_dataset_goes_through_the_whole_gate(tmp_path, warm):
             np.save(tmp_path / "data" / name / f"{i}.npy", signal.astype(np.float32))
     (tmp_path / "budgets.toml").write_text("[defaults]\nmin_accuracy = 50.0\n")
     (tmp_path / "other_shape.tflite").write_bytes(warm["ptq_int8"].tflite_bytes)  # 50x3 input
+    timing_log = tmp_path / "timing.jsonl"
     code, outcomes, output = run_gate(tmp_path, "--dataset", str(tmp_path / "data"),
                                       "--budgets", str(tmp_path / "budgets.toml"),
                                       "--model", str(tmp_path / "other_shape.tflite"),
-                                      env={"TINYML_CACHE_DIR": str(tmp_path / "cache")})
+                                      env={"TINYML_CACHE_DIR": str(tmp_path / "cache"),
+                                           "TINYML_TIMING_LOG": str(timing_log)})
     assert outcomes == {"float32-esp32": "PASSED", "ptq_int8-esp32": "PASSED", "other_shape-esp32": "FAILED",
                         "float32": "PASSED", "ptq_int8": "PASSED", "other_shape": "FAILED"}, output[-3000:]
     assert "does not match --dataset samples (20, 2)" in output
     saved = records(tmp_path)
     assert saved["ptq_int8-esp32"]["test_samples"] == 4  # 20 % of 12 per class, 2 classes
     assert saved["ptq_int8-esp32"]["macs"] > 0 and saved["ptq_int8-esp32"]["accuracy"] >= 50.0
+    # a cold run: float32 was evaluated on TFLM while ptq_int8 was still being built
+    phases = [json.loads(line) for line in timing_log.read_text().splitlines()]
+    float32_tflm = next(p for p in phases if p["phase"] == "tflm" and p["variant"] == "float32")
+    ptq_build = next(p for p in phases if p["phase"] == "build" and p["variant"] == "ptq_int8")
+    assert float32_tflm["start"] < ptq_build["end"], phases

@@ -66,3 +66,23 @@ def test_record_has_drop_and_flips_versus_the_reference(data):
     assert record.flipped_samples == flips.tolist() and record.test_samples == 40
     assert record.latency_est_us > 0 and "estimate" in record.extra["latency_est_label"]
     assert record.fits is True and record.macs == 53_632
+
+
+def test_a_prefetched_measurement_is_the_one_measure_returns(data):
+    """prefetch() measures on a background thread what measure() would measure itself; a
+    model that cannot be measured keeps its error for measure(), and nothing is measured twice."""
+    int8 = Model("int8", tiny_models.gesture_cnn("int8"))
+    corrupt = Model("corrupt", b"TFL3" + bytes(60))
+    direct = HostMeasurements(*data, dataset_is_explicit=False).measure(int8)
+    measurements = HostMeasurements(*data, dataset_is_explicit=False)
+    measurements.prefetch(int8)
+    measurements.prefetch(corrupt)
+    measurements.prefetch(int8)  # already under way: ignored
+    measured = measurements.measure(int8)
+    assert measured.error is None and measured.sha256 == direct.sha256
+    assert measured.evaluation.accuracy == direct.evaluation.accuracy and measured.arena_bytes == direct.arena_bytes
+    np.testing.assert_array_equal(measured.evaluation.predictions, direct.evaluation.predictions)
+    failed = measurements.measure(corrupt)
+    assert failed.error and "corrupt" in failed.error
+    assert measurements.measure(int8) is measured and measurements.measure(corrupt) is failed
+    measurements.close()

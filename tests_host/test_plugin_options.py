@@ -64,3 +64,14 @@ def test_a_dataset_path_never_becomes_the_rootdir(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"rootdir: {ROOT}" in done.stdout and "configfile: pytest.ini" in done.stdout
     assert "test_variant_on_target[ptq_int8-esp32]" in done.stdout  # the other ini's addopts were dropped
+
+
+def test_loading_the_plugin_imports_no_tensorflow_pandas_or_matplotlib():
+    """pytest starts the build workers' TensorFlow import only once the plugin is loaded:
+    what the plugin imports before that delays every cold run (the report's libraries are
+    imported when the report is written, or while the builds run)."""
+    code = ("import sys, tinyml_harness.plugin as p; import importlib; [importlib.import_module(m) "
+            "for m in p.pytest_plugins]; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'tensorflow', 'tf_keras', 'pandas', 'matplotlib', 'tflite_micro'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+import threading
 
 import pytest
 
@@ -93,6 +95,32 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash[EARLY_SERVER] = False
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the build fork server now rather than at interpreter exit: it holds TensorFlow,
+    whose teardown takes a quarter of a second, and it shares pytest's stdout, so a caller
+    reading that pipe (CI, tee) would wait for it. Killing it loses nothing: every build is
+    finished and installed by now."""
+    if "model_builders.scheduler" in sys.modules:
+        from model_builders.scheduler import stop_server
+
+        stop_server()
+
+
+def _warm_report_imports() -> None:
+    """Import what the end of the run needs (matplotlib for the plots, pandas for
+    results.csv: about 0.4 s) while the builds run; the single-threaded float32 build
+    leaves a core free then, and the run's last step no longer waits for these imports."""
+    def work() -> None:
+        try:
+            import pandas  # noqa: F401
+
+            import reports.plots  # noqa: F401
+        except Exception:  # noqa: BLE001 -- an optimisation only: the report imports them again and reports
+            pass
+
+    threading.Thread(target=work, name="tinyml-warm-imports", daemon=True).start()
+
+
 def _progress(config: pytest.Config):
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
@@ -120,12 +148,16 @@ def build_session(pytestconfig: pytest.Config) -> BuildSession:
     if BUILD_SESSION not in pytestconfig.stash:
         from tinyml_harness.plugin import settings
 
+        if pytestconfig.stash.get(EARLY_SERVER, False):
+            _warm_report_imports()
         try:
             with phase("build_session"):
                 # Reference outputs need TensorFlow: computed in the build workers, where it is
                 # loaded already, so a cold run never imports it in this process.
                 session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig),
-                                         jobs=build_jobs(pytestconfig), after_build=REFERENCE_HOOK)
+                                         jobs=build_jobs(pytestconfig), after_build=REFERENCE_HOOK,
+                                         on_built=lambda variant, data: pytestconfig.hook.pytest_tinyml_variant_built(
+                                             config=pytestconfig, variant=variant, data=data))
         except BuildFailed as exc:
             if "float32" not in exc.session.variants:
                 raise  # every measurement is relative to float32: nothing to test

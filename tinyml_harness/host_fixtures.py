@@ -13,12 +13,18 @@ import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from targets.cost.registry import TargetProfile, UnknownTargetError, load_targets, select_targets
 
+if TYPE_CHECKING:
+    from targets.measure.host import HostMeasurements
+
 TARGETS = pytest.StashKey[dict[str, TargetProfile]]()
+MEASUREMENTS = pytest.StashKey["HostMeasurements"]()
+PREFETCH = pytest.StashKey[bool]()  # a collected test measures built variants on the host
 
 
 @dataclass(frozen=True)
@@ -101,12 +107,37 @@ def external_model_files(pytestconfig: pytest.Config) -> dict[str, ExternalModel
     return {m.name: m for m in external_models(pytestconfig)}
 
 
-@pytest.fixture(scope="session")
-def host_measurements(prepared_data, pytestconfig: pytest.Config):
-    """Each model measured once on host TFLM (accuracy, arena, bit-exactness), on demand."""
-    from targets.measure.host import HostMeasurements
-    from tinyml_harness.plugin import settings
+def _measurements(config: pytest.Config, data: Any) -> HostMeasurements:
+    """The run's one HostMeasurements (made by the first of the fixture and the prefetch)."""
+    if MEASUREMENTS not in config.stash:
+        from targets.measure.host import HostMeasurements
+        from tinyml_harness.plugin import settings
 
-    return HostMeasurements(prepared_data.x_test, prepared_data.y_test, class_names=prepared_data.class_names,
-                            dataset_is_explicit=settings(pytestconfig).dataset is not None,
-                            ops_file=settings(pytestconfig).ops_file)
+        config.stash[MEASUREMENTS] = HostMeasurements(
+            data.x_test, data.y_test, class_names=data.class_names,
+            dataset_is_explicit=settings(config).dataset is not None, ops_file=settings(config).ops_file)
+    return config.stash[MEASUREMENTS]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[PREFETCH] = any("host_measurements" in getattr(item, "fixturenames", ())
+                                         for item in session.items)
+
+
+def pytest_tinyml_variant_built(config: pytest.Config, variant: Any, data: Any) -> None:
+    """Evaluate each variant on host TFLM as soon as it exists, while the others build
+    (only when a collected test will ask for it)."""
+    if config.stash.get(PREFETCH, False):
+        _measurements(config, data).prefetch(variant, int8_required=variant.recipe.int8_io)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if MEASUREMENTS in config.stash:
+        config.stash[MEASUREMENTS].close()
+
+
+@pytest.fixture(scope="session")
+def host_measurements(prepared_data, pytestconfig: pytest.Config) -> HostMeasurements:
+    """Each model measured once on host TFLM (accuracy, arena, bit-exactness), on demand
+    or already, when it was prefetched as it was built."""
+    return _measurements(pytestconfig, prepared_data)

@@ -165,6 +165,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(name, f"default for {flag}", default=None)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from tinyml_harness import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     """`--dataset /abs/dir` must not make /abs/dir the rootdir (see rootdir.py)."""
