@@ -35,9 +35,12 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _load_parent(ctx: BuildContext) -> Any:
+    """The parent's Keras model, uncompiled: every child compiles its own optimizer (QAT,
+    pruning) or only converts (PTQ), and restoring the parent's compiled state took two
+    thirds of the load."""
     _, keras = import_tf()
     with phase("load_parent"):
-        return keras.models.load_model(ctx.parent / "model.keras")
+        return keras.models.load_model(ctx.parent / "model.keras", compile=False)
 
 
 def _parent_meta(ctx: BuildContext) -> dict:
