@@ -19,8 +19,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("TINYML_CACHE_DIR",
-                                        Path(__file__).resolve().parent.parent / ".cache" / "artifacts"))
+from vocabulary.locations import writable_root
+
+DEFAULT_CACHE_DIR = Path(os.environ.get("TINYML_CACHE_DIR", writable_root() / ".cache" / "artifacts"))
 COMPLETE_MARKER = "meta.json"  # written last inside the temporary directory
 
 

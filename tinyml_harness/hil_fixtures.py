@@ -43,13 +43,14 @@ from targets.board.bench_file import (
     port_params,
     ports_present,
 )
+from vocabulary.locations import firmware_dir
 
 if TYPE_CHECKING:
     from targets.measure.board import FirmwareFigures
 
 DEFAULT_CONFIG = "default"
 #: The harness's own firmware sources (for hints); a run's builds live in settings.firmware_dir.
-HARNESS_FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+HARNESS_FIRMWARE = firmware_dir()
 LOCK_DIR = Path(tempfile.gettempdir()) / "tinyml-hil-port-locks"
 PORT_LOCK_TIMEOUT_S = 1800.0
 

@@ -23,9 +23,10 @@ from filelock import FileLock
 
 from targets.board.links import SubprocessLink
 from targets.board.protocol import ProtocolClient
+from vocabulary.locations import firmware_dir, writable_root
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = REPO_ROOT / "firmware"
+REPO_ROOT = writable_root()  # the checkout; the current directory under an installed wheel
+FIRMWARE_DIR = firmware_dir()
 HOST_SOURCE_DIR = FIRMWARE_DIR / "host"
 BUILD_ROOT = REPO_ROOT / "build"
 # What the host binaries are built from; a newer file here triggers a rebuild.

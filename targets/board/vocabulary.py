@@ -18,7 +18,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-VOCABULARY_FILE = Path(__file__).resolve().parents[2] / "firmware" / "core" / "protocol_vocabulary.def"
+from vocabulary.locations import firmware_dir
+
+VOCABULARY_FILE = firmware_dir() / "core" / "protocol_vocabulary.def"
 
 _CALL = re.compile(r"^(TMH_[A-Z_]+)\((.*)\)$")
 _TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|-?[0-9]+|[A-Za-z_][A-Za-z0-9_]*)\s*(?:,|$)')

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REGISTERED_OPS_FILE = Path(__file__).resolve().parents[2] / "firmware" / "main" / "registered_ops.txt"
+from vocabulary.locations import firmware_dir
+
+REGISTERED_OPS_FILE = firmware_dir() / "main" / "registered_ops.txt"
 
 
 def registered_ops(path: Path = REGISTERED_OPS_FILE) -> list[str]:
