@@ -134,3 +134,21 @@ def test_a_directory_dataset_goes_through_the_whole_gate(tmp_path, warm):
     float32_tflm = next(p for p in phases if p["phase"] == "tflm" and p["variant"] == "float32")
     ptq_build = next(p for p in phases if p["phase"] == "build" and p["variant"] == "ptq_int8")
     assert float32_tflm["start"] < ptq_build["end"], phases
+
+
+def test_a_variant_built_hook_sees_every_variant_and_its_failure_stops_nothing(tmp_path, warm):
+    """pytest_tinyml_variant_built is called once per variant (cache hits too); one that
+    raises is reported by variant and the run measures and gates everything as usual."""
+    seen = tmp_path / "seen.txt"
+    (tmp_path / "variant_listener.py").write_text(
+        "def pytest_tinyml_variant_built(config, variant, data):\n"
+        f"    with open({str(seen)!r}, 'a') as f:\n"
+        "        f.write(f'{variant.name} {len(data.y_test)}\\n')\n"
+        "    if variant.name == 'ptq_int8':\n"
+        "        raise RuntimeError('listener bug')\n")
+    python_path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    code, outcomes, output = run_gate(tmp_path, "-p", "variant_listener", env={"PYTHONPATH": python_path})
+    assert code == 0 and set(outcomes.values()) == {"PASSED"} and len(outcomes) == 4, output[-3000:]
+    names = [line.split()[0] for line in seen.read_text().splitlines()]
+    assert names == ["float32", "ptq_int8"]
+    assert "ptq_int8: a pytest_tinyml_variant_built hook raised RuntimeError: listener bug" in output

@@ -137,6 +137,20 @@ def _progress(config: pytest.Config):
     return show
 
 
+def _announce(config: pytest.Config, progress):
+    """Call pytest_tinyml_variant_built for each variant as it becomes available. A hook
+    that raises is reported with its variant and the builds go on: a listener's bug must
+    not throw away the builds still running (the tests that need its work fail instead)."""
+    def announce(variant, data) -> None:
+        try:
+            config.hook.pytest_tinyml_variant_built(config=config, variant=variant, data=data)
+        except Exception as exc:  # noqa: BLE001 -- reported by name, the build session goes on
+            progress(f"{variant.name}: a pytest_tinyml_variant_built hook raised {type(exc).__name__}: {exc} "
+                     "(the builds go on)")
+
+    return announce
+
+
 def built_session(config: pytest.Config) -> BuildSession | None:
     """The run's build session if a test asked for it (the gate's run metadata reads it)."""
     return config.stash.get(BUILD_SESSION, None)
@@ -154,10 +168,10 @@ def build_session(pytestconfig: pytest.Config) -> BuildSession:
             with phase("build_session"):
                 # Reference outputs need TensorFlow: computed in the build workers, where it is
                 # loaded already, so a cold run never imports it in this process.
-                session = build_variants(build_config_from(pytestconfig), progress=_progress(pytestconfig),
+                progress = _progress(pytestconfig)
+                session = build_variants(build_config_from(pytestconfig), progress=progress,
                                          jobs=build_jobs(pytestconfig), after_build=REFERENCE_HOOK,
-                                         on_built=lambda variant, data: pytestconfig.hook.pytest_tinyml_variant_built(
-                                             config=pytestconfig, variant=variant, data=data))
+                                         on_built=_announce(pytestconfig, progress))
         except BuildFailed as exc:
             if "float32" not in exc.session.variants:
                 raise  # every measurement is relative to float32: nothing to test

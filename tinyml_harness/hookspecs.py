@@ -10,5 +10,6 @@ def pytest_tinyml_variant_built(config: pytest.Config, variant: Any, data: Any) 
     """A variant is available: built, or found in the artifact cache. Called in the pytest
     process while the other variants may still be building, so that work on this one
     (evaluating it, flashing it) can start at once. `variant` is a
-    model_builders.pipeline.BuiltVariant, `data` the run's PreparedData. An exception
-    raised here stops the build session: catch your own."""
+    model_builders.pipeline.BuiltVariant, `data` the run's PreparedData. Keep it short
+    (start work on a thread or a process), since the next variant waits for it. An
+    exception raised here is printed with the variant's name, and the builds go on."""
