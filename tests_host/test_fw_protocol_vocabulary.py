@@ -14,6 +14,7 @@ from targets.board import vocabulary as vocab
 from targets.board.fw_host import FIRMWARE_DIR, REPO_ROOT, FwHostProcess, fake_model
 from targets.board.protocol import parse_reply_line
 from targets.board.replies import TimingReport
+from targets.tflm.op_list import REGISTERED_OPS_FILE
 from targets.virtual.device import VirtualBoard
 from targets.virtual.engine import LoadedModel
 from vocabulary.tensors import TensorSpec
@@ -26,6 +27,7 @@ class _StubEngine:
     profile = SimpleNamespace(sram_bytes=512 * 1024, fw_ram_overhead_bytes=64 * 1024)
     arena_capacity = 64 * 1024
     clock_mhz = 240
+    ops_file = REGISTERED_OPS_FILE
 
     def load(self, data: bytes) -> LoadedModel:
         spec = TensorSpec("int8", (1, 4), 0.5, -1, 4)

@@ -167,3 +167,25 @@ def test_hil_cycle_on_the_binary_through_a_pty_recovers_from_resets(fw_tflm, tmp
             assert board.banner["nonce"] != nonce and pty.restarts == 1
         finally:
             link.close()
+
+
+def test_a_lean_op_list_builds_a_firmware_that_registers_only_it(tmp_path):
+    """ensure_fw_tflm(ops_file=...) is the lean firmware: its own build directory, its
+    resolver and banner from that list, and E_OP naming the op a model needs beyond it."""
+    source = tflm_source_dir()
+    if source is None:
+        pytest.skip(NOT_BUILT_REASON)
+    lean = tmp_path / "lean_ops.txt"
+    lean.write_text("CONV_2D\nRESHAPE\nSOFTMAX\n")  # the gesture CNN also needs FULLY_CONNECTED, MAX_POOL_2D
+    binary = ensure_fw_tflm(source, lean)
+    assert binary != ensure_fw_tflm(source) and binary.parent.name.startswith("fw-tflm-")
+    model = tiny_models.gesture_cnn("int8")
+    needed = [i.op for i in analyze_model(model, name="gesture").op_infos]
+    first_missing = next(op for op in needed if op not in ("CONV_2D", "RESHAPE", "SOFTMAX"))
+    with FwHostProcess(binary=binary, timeout_scale=4.0) as fw:
+        assert fw.banner["ops"] == ["CONV_2D", "RESHAPE", "SOFTMAX"]
+        board = Board(fw.client, name="fw_host (tflm, lean)")
+        board.connect()
+        with pytest.raises(ModelRejected) as refused:
+            board.load(model, name="gesture")
+    assert refused.value.code == "E_OP" and str(refused.value).endswith(f"E_OP: {first_missing}")

@@ -183,3 +183,23 @@ def test_fault_specs_are_checked():
     for bad in ("reset-eval", "reset-eval@0", "explode@2", "hang-eval@x"):
         with pytest.raises(ValueError, match="bad --fault"):
             FaultPlan.parse([bad])
+
+
+def test_a_lean_op_list_is_what_the_virtual_board_registers(tmp_path):
+    """--ops-file: the virtual board registers that list (banner) and refuses, with E_OP
+    and the op's name, a model using an op outside it, as a lean firmware build does."""
+    lean = tmp_path / "lean_ops.txt"
+    lean.write_text("# lean\nCONV_2D\nRESHAPE\nSOFTMAX\n")  # no FULLY_CONNECTED
+    model = tiny_models.gesture_cnn("int8")
+    with VirtualBoardProcess(TARGET, ops_file=lean, log_path=tmp_path / "vb.log") as vb:
+        link = SerialLink(vb.port)
+        raw = Raw(link)
+        try:
+            assert raw(b"identify")["ops"] == ["CONV_2D", "RESHAPE", "SOFTMAX"]
+            for line in upload_lines(model)[:-1]:
+                raw(line)
+            reply = raw(b"upload_end")
+            assert (reply["ok"], reply["code"]) == (False, "E_OP")
+            assert reply["op"] not in ("CONV_2D", "RESHAPE", "SOFTMAX")
+        finally:
+            link.close()

@@ -65,6 +65,7 @@ class HilState:
     log_dir: Path
     config_name: str
     virtual_engine: str = "python"
+    ops_file: Path | None = None  # --ops-file: the op list the emulated firmware registers
     boards: dict[str, Any] = field(default_factory=dict)  # target -> VirtualBoardProcess / FwPtyBoard
 
     def virtual_board(self, target: str) -> Any:
@@ -78,12 +79,12 @@ class HilState:
                 source_dir = tflm_source_dir()  # pytest_configure refuses the engine when unset
                 if source_dir is None:
                     raise RuntimeError(f"--virtual-engine=fw-tflm: {NOT_BUILT_REASON}")
-                binary = ensure_fw_tflm(source_dir)
+                binary = ensure_fw_tflm(source_dir, self.ops_file)
                 self.boards[target] = FwPtyBoard(binary, target, log_path=log_path)
             else:
                 from targets.virtual.board import VirtualBoardProcess
 
-                self.boards[target] = VirtualBoardProcess(target, log_path=log_path)
+                self.boards[target] = VirtualBoardProcess(target, ops_file=self.ops_file, log_path=log_path)
         return self.boards[target]
 
     def stop(self) -> None:
@@ -117,7 +118,8 @@ def pytest_configure(config: pytest.Config) -> None:
         virtual=options.virtual, bench_file=bench_file, firmware_dir=options.firmware_dir,
         bench=bench,
         log_dir=Path(tempfile.gettempdir()) / "tinyml-hil-logs" / f"{os.getpid()}-{worker}",
-        config_name=sdkconfig or DEFAULT_CONFIG, virtual_engine=options.virtual_engine)
+        config_name=sdkconfig or DEFAULT_CONFIG, virtual_engine=options.virtual_engine,
+        ops_file=options.ops_file)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -137,7 +137,8 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--bench-file", "bench_file", "path", "bench.toml", "per-target ports of the bench's boards"),
     ("--ops-file", "ops_file", "path", None,
      "the op list the firmware under test was built with (CONFIG_TMH_OPS_FILE, e.g. a lean list from "
-     "python -m targets.tflm.lean_ops); the host check refuses ops it lacks (default: every builtin TFLM can add)"),
+     "python -m targets.tflm.lean_ops); the host check refuses ops it lacks, and --virtual boards register only "
+     "these (default: every builtin TFLM can add)"),
     ("--artifact-cache", "artifact_cache", "path", ".cache/artifacts",
      "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
     ("--virtual", "virtual", "flag", False,

@@ -9,6 +9,7 @@ a deterministic fake engine, so the host client is tested against the real C++ c
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import struct
@@ -49,8 +50,8 @@ def build_dir(sanitize: bool = False, fuzz: bool = False, tflm: bool = False) ->
     return BUILD_ROOT / ("fw-host-asan" if sanitize else "fw-host")
 
 
-def _newest_source_mtime(globs: Sequence[str] = SOURCE_GLOBS) -> float:
-    return max(p.stat().st_mtime for g in globs for p in FIRMWARE_DIR.glob(g))
+def _newest_source_mtime(globs: Sequence[str] = SOURCE_GLOBS, extra: Sequence[Path] = ()) -> float:
+    return max(p.stat().st_mtime for p in [*extra, *(p for g in globs for p in FIRMWARE_DIR.glob(g))])
 
 
 def _run(cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
@@ -61,7 +62,7 @@ def _run(cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
 
 
 def _ensure_built(binary: Path, configure_args: list[str], env: dict[str, str] | None = None,
-                  globs: Sequence[str] = SOURCE_GLOBS) -> Path:
+                  globs: Sequence[str] = SOURCE_GLOBS, extra_sources: Sequence[Path] = ()) -> Path:
     """Builds `binary` unless it is newer than every source and was configured with these
     arguments (recorded beside it: another TFLM_SOURCE_DIR means another binary)."""
     out = binary.parent
@@ -69,7 +70,7 @@ def _ensure_built(binary: Path, configure_args: list[str], env: dict[str, str] |
     stamp = out / f".{binary.name}.configured"
     wanted = "\n".join(configure_args)
     with FileLock(str(out.parent / f".{out.name}.lock"), timeout=600):
-        if (binary.exists() and binary.stat().st_mtime >= _newest_source_mtime(globs)
+        if (binary.exists() and binary.stat().st_mtime >= _newest_source_mtime(globs, extra_sources)
                 and stamp.exists() and stamp.read_text() == wanted):
             return binary
         if shutil.which("cmake") is None:
@@ -97,14 +98,21 @@ def ensure_esp_port_sim(console: str, idf_minor: int = 3) -> Path:
     return _ensure_built(build_dir() / f"esp_port_sim_{console}_v5{idf_minor}", ["-DFW_WERROR=ON"])
 
 
-def ensure_fw_tflm(source_dir: Path) -> Path:
+def ensure_fw_tflm(source_dir: Path, ops_file: Path | None = None) -> Path:
     """Path of build/fw-tflm/fw_host: fw_host on main/tflm_engine.cc and the TFLite Micro
-    sources in `source_dir` (an esp-tflite-micro checkout; firmware/host/tflm.cmake), built
-    if missing, older than its sources, or configured for another directory. The first
-    build compiles TFLM (minutes on two cores)."""
+    sources in `source_dir` (an esp-tflite-micro checkout; firmware/host/tflm.cmake), its
+    resolver registering `ops_file`'s ops (default main/registered_ops.txt; another list
+    builds in build/fw-tflm-<hash of its content>), built if
+    missing, older than its sources, or configured for another directory or op list. The
+    first build compiles TFLM (minutes on two cores)."""
     args = ["-DFW_WERROR=ON", "-DFW_ENGINE=tflm", f"-DTFLM_SOURCE_DIR={Path(source_dir).resolve()}"]
-    return _ensure_built(build_dir(tflm=True) / "fw_host", args,
-                         globs=SOURCE_GLOBS + TFLM_SOURCE_GLOBS)
+    out, extra = build_dir(tflm=True), []
+    if ops_file is not None:  # another firmware: a build directory per list (by content), kept for the next run
+        ops = Path(ops_file).resolve()
+        args.append(f"-DFW_OPS_FILE={ops}")
+        out = out.with_name(f"{out.name}-{hashlib.sha256(ops.read_bytes()).hexdigest()[:12]}")
+        extra.append(ops)
+    return _ensure_built(out / "fw_host", args, globs=SOURCE_GLOBS + TFLM_SOURCE_GLOBS, extra_sources=extra)
 
 
 def ensure_fw_fuzz() -> Path:

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: the emulated heap (SRAM - firmware overhead - arena)")
     parser.add_argument("--chunk-max", type=int, default=DEFAULT_CHUNK_MAX)
     parser.add_argument("--line-max", type=int, default=DEFAULT_LINE_MAX)
+    parser.add_argument("--ops-file", type=Path, default=None,
+                        help="the op list the emulated firmware registers (default: firmware/main/registered_ops.txt; "
+                             "a lean list as `python -m targets.tflm.lean_ops` writes it)")
     parser.add_argument("--control", type=Path, default=None,
                         help="on SIGUSR2, arm the faults listed in this file (one per line) and "
                              "delete it")
@@ -121,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             return True
         return False
 
-    engine = TflmEngine(args.target, args.arena_capacity)
+    if args.ops_file is not None and not args.ops_file.is_file():
+        parser.error(f"--ops-file {args.ops_file}: no such file")
+    engine = TflmEngine(args.target, args.arena_capacity, args.ops_file)
     try:
         return serve(lambda emit: VirtualBoard(args.target, engine, emit, faults=faults,
                                                line_max=args.line_max, chunk_max=args.chunk_max,
@@ -150,13 +155,15 @@ class VirtualBoardProcess:
 
     def __init__(self, target: str, *, faults: FaultPlan | list[str] | None = None,
                  max_model_bytes: int | None = None, arena_capacity: int | None = None,
-                 log_path: Path | None = None, start_timeout: float = 30.0) -> None:
+                 ops_file: Path | None = None, log_path: Path | None = None, start_timeout: float = 30.0) -> None:
         plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(list(faults or []))
         self.control = Path(tempfile.mkdtemp(prefix="vb-control-")) / "faults"
         cmd = [sys.executable, "-m", "targets.virtual.board", "--target", target, *plan.to_args(),
                "--control", str(self.control)]
         if max_model_bytes is not None:
             cmd += ["--max-model-bytes", str(max_model_bytes)]
+        if ops_file is not None:
+            cmd += ["--ops-file", str(Path(ops_file).resolve())]
         if arena_capacity is not None:
             cmd += ["--arena-capacity", str(arena_capacity)]
         self.target = target

@@ -127,7 +127,7 @@ class VirtualBoard:
                 "free_heap": self.free_heap(),
                 "min_free_heap": self.min_free_heap,
                 "nonce": self.nonce, "engine": "virtual", "esp_nn": False,
-                "ops": registered_ops(), "model_loaded": self.model is not None,
+                "ops": registered_ops(self.engine.ops_file), "model_loaded": self.model is not None,
                 "model_bytes": self.model_bytes}
 
     @staticmethod

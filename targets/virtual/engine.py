@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from targets.board.vocabulary import ERR
@@ -37,14 +38,17 @@ class TflmEngine:
     re-upload after a reset costs no new interpreter process (the protocol state still says
     the model is gone: the cache is invisible to the host)."""
 
-    def __init__(self, target: str, arena_capacity: int) -> None:
+    def __init__(self, target: str, arena_capacity: int, ops_file: Path | None = None) -> None:
         from targets.cost.registry import load_targets
+        from targets.tflm.op_list import REGISTERED_OPS_FILE
 
         targets = load_targets()
         if target not in targets:
             raise SystemExit(f"virtual board: unknown target {target!r}; known: {sorted(targets)}")
         self.profile = targets[target]
         self.arena_capacity = arena_capacity
+        # the op list the emulated firmware was built with (CONFIG_TMH_OPS_FILE on a chip)
+        self.ops_file = ops_file or REGISTERED_OPS_FILE
         self._cache: dict[tuple[int, int], LoadedModel] = {}
 
     @property
@@ -71,7 +75,7 @@ class TflmEngine:
             analysis = analyze_model(model, name="uploaded")
         except Exception as exc:  # any parse failure is a verification failure
             raise EngineError(ERR.E_MODEL, f"flatbuffer verification failed: {exc}") from exc
-        missing = missing_ops(list(analysis.ops))
+        missing = missing_ops(list(analysis.ops), self.ops_file)
         if missing:
             raise EngineError(ERR.E_OP, f"op {missing[0]} not registered", op=missing[0])
         try:
