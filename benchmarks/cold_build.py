@@ -112,7 +112,7 @@ def phase_split(log: Path) -> str:
     return "\n".join(lines)
 
 
-def pytest_run(label: str, cache: Path, scratch: Path, args: list[str]) -> None:
+def pytest_run(label: str, cache: Path, scratch: Path, args: list[str]) -> float:
     log = scratch / f"timing-{label}.jsonl"
     env = {**os.environ, "TINYML_CACHE_DIR": str(cache), "TINYML_TIMING_LOG": str(log)}
     # -c and --rootdir: an absolute --dataset path must not move the rootdir away from our conftest.py
@@ -124,12 +124,15 @@ def pytest_run(label: str, cache: Path, scratch: Path, args: list[str]) -> None:
     if code not in (0, 1):
         print(output, file=sys.stderr)
     print(phase_split(log), flush=True)
+    return seconds
 
 
-def scenario(name: str, scratch: Path, args: list[str]) -> None:
+def scenario(name: str, scratch: Path, args: list[str]) -> float:
+    """Cold then warm; returns the cold run's wall seconds."""
     cache = scratch / f"cache-{name}"
-    pytest_run(f"{name} cold", cache, scratch, args)
+    cold = pytest_run(f"{name} cold", cache, scratch, args)
     pytest_run(f"{name} warm", cache, scratch, args)
+    return cold
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,16 +151,16 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.directory_dataset import make_dataset
 
             dataset = Path(args.dataset) if args.dataset else make_dataset(scratch / "dataset")
-            scenario("dataset", scratch, [f"--dataset={dataset}", f"--variants={DATASET_VARIANTS}",
-                                          *args.pytest_args])
+            cold = scenario("dataset", scratch, [f"--dataset={dataset}", f"--variants={DATASET_VARIANTS}",
+                                                 *args.pytest_args])
             if not args.no_sequential:
                 for module, label in (("benchmarks.plain_pipeline", "plain script (public APIs)"),
                                       ("benchmarks.sequential_pipeline", "script with the harness's recipes")):
                     seconds, peak_kib, code, output = run_measured(
                         [sys.executable, "-m", module, "--dataset", str(dataset)], dict(os.environ))
                     print(f"{'sequential':<16} {label}, 4 variants: {seconds:6.1f} s wall, peak memory "
-                          f"{peak_kib / 1024:6.0f} MiB, exit {code}\n    {output.strip().splitlines()[-1]}",
-                          flush=True)
+                          f"{peak_kib / 1024:6.0f} MiB, exit {code}\n    {output.strip().splitlines()[-1]}\n"
+                          f"    the harness's cold run took {cold / seconds:.2f}x this script's time", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end (other work on the machine skews the figures)")
     return 0
 
