@@ -9,13 +9,15 @@ learning rates as the harness's recipes, none of the harness's speed-ups (one Te
 call per epoch, validation only at logged epochs, conversion from the serving function),
 no cache and no TFLM evaluation. Only the model definition, the data preparation and the
 QAT annotation (tfmot cannot annotate Conv1D by itself: the engineer would write that
-QuantizeConfig too) come from the harness. `python -m benchmarks.cold_build` runs it as the
-comparison; `benchmarks.sequential_pipeline` is the same script with the harness's recipe
-code, which isolates the harness's own overhead.
+QuantizeConfig too) come from the harness. TensorFlow is set up for reproducibility with
+public calls (determinism, one thread), not with the harness's speed-ups. `python -m
+benchmarks.cold_build` runs it as the comparison; `benchmarks.sequential_pipeline` is the
+same script with the harness's recipe code, which isolates the harness's own overhead.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -37,15 +39,36 @@ def _int8(tf: Any, model: Any, representative: np.ndarray) -> bytes:
     return converter.convert()
 
 
+def _import_tf_reproducibly() -> tuple[Any, Any]:
+    """TensorFlow set up as the harness's builds are (Keras 2 for tfmot, op determinism,
+    one thread), with public APIs only: not through model_builders.tf_runtime, whose
+    import_tf also installs the harness's private speed-ups (AutoGraph left out of tfmot,
+    no tf.data autotuning thread in fit)."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import tensorflow as tf
+    import tf_keras
+
+    tf.config.experimental.enable_op_determinism()
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.get_logger().setLevel("ERROR")
+    # The QAT annotation borrowed from the harness calls tf_runtime.import_tf(), which would
+    # install the harness's speed-ups on first use: TensorFlow is configured already.
+    from model_builders import tf_runtime
+
+    tf_runtime._configured = True
+    return tf, tf_keras
+
+
 def run(dataset: str | None, scratch: Path) -> dict[str, float]:
     """Seconds per step (tf_import, data, each variant) and the total."""
     from model_builders.variants import RECIPES
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    from model_builders.tf_runtime import import_tf
-
-    tf, keras = import_tf()  # the harness's thread and determinism settings, as its builds use
+    tf, keras = _import_tf_reproducibly()
     import tensorflow_model_optimization as tfmot
 
     seconds["tf_import"] = time.perf_counter() - started

@@ -1,9 +1,10 @@
-"""prepare_fit makes training cheaper without changing a bit of what it computes.
+"""What the harness does to make training cheaper changes no bit of what it computes.
 
 Each comparison trains the same model from the same seed twice in this process: once as
-Keras does by default (one TensorFlow call per batch, Keras's own train function) and once
-through prepare_fit (one call per epoch, the training step traced once), and requires
-identical weights. A small model and a few epochs keep each pair under a few seconds.
+Keras does by default (one TensorFlow call per batch, Keras's own train function, its
+array pipeline with autotuning) and once as the builds do (prepare_fit: one call per
+epoch, the training step traced once; no autotuning thread), and requires identical
+weights. A small model and a few epochs keep each pair under a few seconds.
 """
 from __future__ import annotations
 
@@ -36,6 +37,25 @@ def _weights(model) -> list[np.ndarray]:
     return [np.asarray(w) for w in model.get_weights()]
 
 
+@pytest.fixture
+def keras_as_it_is(monkeypatch):
+    """Undo, for one test, what import_tf changes in Keras for every fit: the array
+    pipeline's autotuning thread comes back (Keras's own TensorLikeDataAdapter)."""
+    import_tf()
+    from tf_keras.src.engine import data_adapter
+
+    original = data_adapter.TensorLikeDataAdapter
+    adapters = [original if c.__module__ == "model_builders.tf_runtime" else c for c in data_adapter.ALL_ADAPTER_CLS]
+
+    def use(plain: bool) -> None:
+        if plain:
+            monkeypatch.setattr(data_adapter, "ALL_ADAPTER_CLS", adapters)
+        else:
+            monkeypatch.undo()
+
+    return use
+
+
 def _train(fast: bool, epochs: int = 3) -> tuple[list[np.ndarray], dict]:
     _, keras = import_tf()
     x, y = _data()
@@ -47,8 +67,21 @@ def _train(fast: bool, epochs: int = 3) -> tuple[list[np.ndarray], dict]:
     return _weights(model), history.history
 
 
-def test_float_training_is_bit_identical_with_prepare_fit():
+def test_fit_on_arrays_runs_without_the_autotuning_thread():
+    """Its sleep delayed the end of every fit() by up to 1.3 s (see tf_runtime)."""
+    import_tf()
+    from tf_keras.src.engine import data_adapter
+
+    x, y = _data()
+    seed_everything(1)  # the adapter's shuffle is a random op
+    adapter = data_adapter.select_data_adapter(x, y)(x, y, batch_size=BATCH, shuffle=True, epochs=1)
+    assert adapter.get_dataset().options().autotune.enabled is False
+
+
+def test_float_training_is_bit_identical_with_prepare_fit(keras_as_it_is):
+    keras_as_it_is(True)
     plain_weights, plain_logs = _train(fast=False)
+    keras_as_it_is(False)
     fast_weights, fast_logs = _train(fast=True)
     assert len(plain_weights) == len(fast_weights)
     for plain, fast in zip(plain_weights, fast_weights, strict=True):
@@ -56,7 +89,7 @@ def test_float_training_is_bit_identical_with_prepare_fit():
     assert fast_logs == plain_logs  # the per-epoch loss and accuracy callbacks see are the same too
 
 
-def test_pruning_is_bit_identical_with_prepare_fit(monkeypatch):
+def test_pruning_is_bit_identical_with_prepare_fit(monkeypatch, keras_as_it_is):
     """tfmot counts its pruning step in the graph, so one call per epoch prunes the same weights."""
     from model_builders import pruning
 
@@ -64,6 +97,7 @@ def test_pruning_is_bit_identical_with_prepare_fit(monkeypatch):
     x, y = _data()
     runs = []
     for fast in (False, True):
+        keras_as_it_is(not fast)
         if not fast:
             monkeypatch.setattr(pruning, "prepare_fit", lambda *args, **kwargs: None)
         else:
