@@ -60,7 +60,10 @@ def _no_autotune_thread_in_fit() -> None:
     sits idle (py-spy: ~RootDataset::Iterator waiting on its thread). Turning autotuning
     off for the pipeline Keras builds from arrays removes the thread. The pipeline yields
     the same batches in the same order (autotuning only sizes buffers and parallelism),
-    so the trained weights are the same bit for bit."""
+    so the trained weights are the same bit for bit. It is process-wide: it applies in
+    the build workers and wherever the harness itself imports TensorFlow, to any fit() on
+    arrays there (a large input pipeline of a user's own may then run without autotuned
+    buffers)."""
     try:
         import tensorflow as tf
         from tf_keras.src.engine import data_adapter
