@@ -17,7 +17,6 @@ same script with the harness's recipe code, which isolates the harness's own ove
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -39,36 +38,18 @@ def _int8(tf: Any, model: Any, representative: np.ndarray) -> bytes:
     return converter.convert()
 
 
-def _import_tf_reproducibly() -> tuple[Any, Any]:
-    """TensorFlow set up as the harness's builds are (Keras 2 for tfmot, op determinism,
-    one thread), with public APIs only: not through model_builders.tf_runtime, whose
-    import_tf also installs the harness's private speed-ups (AutoGraph left out of tfmot,
-    no tf.data autotuning thread in fit)."""
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import tensorflow as tf
-    import tf_keras
-
-    tf.config.experimental.enable_op_determinism()
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.get_logger().setLevel("ERROR")
-    # The QAT annotation borrowed from the harness calls tf_runtime.import_tf(), which would
-    # install the harness's speed-ups on first use: TensorFlow is configured already.
-    from model_builders import tf_runtime
-
-    tf_runtime._configured = True
-    return tf, tf_keras
-
-
 def run(dataset: str | None, scratch: Path) -> dict[str, float]:
     """Seconds per step (tf_import, data, each variant) and the total."""
     from model_builders.variants import RECIPES
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    tf, keras = _import_tf_reproducibly()
+    from model_builders.tf_runtime import import_tf_reproducibly
+
+    # determinism and one thread as the harness's builds, public calls only: not import_tf,
+    # which also installs the harness's speed-ups (AutoGraph left out of tfmot, no tf.data
+    # autotuning thread in fit)
+    tf, keras = import_tf_reproducibly()
     import tensorflow_model_optimization as tfmot
 
     seconds["tf_import"] = time.perf_counter() - started

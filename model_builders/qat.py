@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from model_builders.tf_runtime import import_tf
+from model_builders.tf_runtime import import_tf_reproducibly
 
 
 def _configs() -> dict[str, type]:
@@ -67,7 +67,7 @@ def _configs() -> dict[str, type]:
 
 def quantize_all_layers(float_model: Any) -> Any:
     """A QAT model with the float model's weights, every Conv1D and Dense quantized."""
-    _, keras = import_tf()
+    _, keras = import_tf_reproducibly()  # the builds install the speed-ups; this needs only Keras
     import tensorflow_model_optimization as tfmot
 
     configs = _configs()
@@ -89,7 +89,7 @@ def quantize_all_layers(float_model: Any) -> Any:
 
 def quantized_layer_names(qat_model: Any) -> dict[str, bool]:
     """For every Conv1D and Dense of the QAT model: is its kernel wrapped for quantization?"""
-    _, keras = import_tf()
+    _, keras = import_tf_reproducibly()  # the builds install the speed-ups; this needs only Keras
     result = {}
     for layer in qat_model.layers:
         inner = getattr(layer, "layer", layer)

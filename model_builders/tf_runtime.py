@@ -2,27 +2,43 @@
 
 tfmot needs Keras 2, so TF_USE_LEGACY_KERAS=1 is set before the first import and models
 are built with tf_keras. Op determinism and single-threaded kernels make training give
-the same weights (and so the same .tflite bytes) for the same seed.
+the same weights (and so the same .tflite bytes) for the same seed: import_tf_reproducibly,
+public calls only. import_tf adds the builds' speed-ups, which change no result (AutoGraph
+left out of tfmot, no tf.data autotuning thread in fit).
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-_configured = False
+_reproducible = False
+_fast = False
 
 
 def import_tf() -> tuple[Any, Any]:
-    """Return (tensorflow, tf_keras), configuring determinism on first use. Typed Any: neither
-    package ships types, and their submodules and classes are reached as attributes."""
-    global _configured
+    """Return (tensorflow, tf_keras), configured for reproducible training and with the
+    builds' speed-ups installed, on first use. Typed Any: neither package ships types, and
+    their submodules and classes are reached as attributes."""
+    global _fast
+    tf, tf_keras = import_tf_reproducibly()
+    if not _fast:
+        _skip_autograph(("tensorflow_model_optimization", "model_builders"))
+        _no_autotune_thread_in_fit()
+        _fast = True
+    return tf, tf_keras
+
+
+def import_tf_reproducibly() -> tuple[Any, Any]:
+    """Return (tensorflow, tf_keras) with Keras 2, op determinism and one thread, set on
+    first use with public calls only (what a hand-written reproducible script does)."""
+    global _reproducible
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN reorders float sums
     import tensorflow as tf
     import tf_keras
 
-    if not _configured:
+    if not _reproducible:
         tf.config.experimental.enable_op_determinism()
         try:
             tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -30,9 +46,7 @@ def import_tf() -> tuple[Any, Any]:
         except RuntimeError:
             pass  # the runtime was already initialized by someone else; determinism still holds
         tf.get_logger().setLevel("ERROR")
-        _skip_autograph(("tensorflow_model_optimization", "model_builders"))
-        _no_autotune_thread_in_fit()
-        _configured = True
+        _reproducible = True
     return tf, tf_keras
 
 
