@@ -2,10 +2,8 @@
 
 #include <cstdio>
 #include <cstring>
-#include <memory>
-#include <new>
-
 #include "base64.h"
+#include "heap.h"
 #include "timing_stats.h"
 
 namespace tmh {
@@ -550,8 +548,9 @@ void Device::cmd_time(const char* const* args) {
     return;
   }
   // The median needs every sample: 8 bytes per run, asked for only now, freed after.
-  std::unique_ptr<uint32_t[]> us(new (std::nothrow) uint32_t[runs]);
-  std::unique_ptr<uint32_t[]> cycles(new (std::nothrow) uint32_t[runs]);
+  // malloc, not new: a failed new aborts on ESP-IDF (heap.h) and the board would reboot.
+  const auto us = heap_array<uint32_t>(runs);
+  const auto cycles = heap_array<uint32_t>(runs);
   if (!us || !cycles) {
     reply_error("time", Error::kAlloc, "not enough heap for the run samples; use fewer runs");
     return;

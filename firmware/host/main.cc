@@ -5,7 +5,11 @@
 //
 //   fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N] [--target NAME]
 //           [--seed N] [--embed FILE] [--reset-after-lines N] [--panic-after-lines N]
-//           [--noise]
+//           [--noise] [--alloc-limit N]
+//   --alloc-limit N: a heap that cannot serve more than N bytes at once, as a chip's full
+//   heap: heap_alloc (core/heap.h, malloc) returns nullptr, and C++ `new` aborts, as it does
+//   on ESP-IDF with exceptions off (`new (std::nothrow)` too: libstdc++'s wraps the
+//   throwing one, whose failure reaches IDF's exception stubs, which abort).
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "device.h"
+#include "heap.h"
 #include "stdio_port.h"
 #if defined(TMH_HOST_ENGINE_TFLM)
 #include "tflm_engine.h"
@@ -27,12 +32,17 @@
 
 namespace {
 
+size_t g_alloc_limit = static_cast<size_t>(-1);
+
+void* limited_alloc(size_t bytes) { return bytes > g_alloc_limit ? nullptr : std::malloc(bytes); }
+
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr, "fw_host: %s\n", why);
   std::fprintf(stderr,
                "usage: fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N]\n"
                "               [--target NAME] [--seed N] [--embed FILE]\n"
-               "               [--reset-after-lines N] [--panic-after-lines N] [--noise]\n");
+               "               [--reset-after-lines N] [--panic-after-lines N] [--noise]\n"
+               "               [--alloc-limit N]\n");
   std::exit(2);
 }
 
@@ -44,6 +54,21 @@ long parse_long(const char* flag, const char* text) {
 }
 
 }  // namespace
+
+#if !defined(__SANITIZE_ADDRESS__)  // ASan brings its own operator new
+// ESP-IDF's behaviour for a `new` the heap cannot serve (see --alloc-limit). The array and
+// nothrow forms of libstdc++ call this one.
+void* operator new(std::size_t bytes) {
+  void* p = bytes > g_alloc_limit ? nullptr : std::malloc(bytes != 0 ? bytes : 1);
+  if (p == nullptr) {
+    std::fprintf(stderr, "fw_host: operator new(%zu) failed: abort() (as on ESP-IDF)\n", bytes);
+    std::abort();
+  }
+  return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 int main(int argc, char** argv) {
   size_t arena = 64 * 1024;
@@ -71,6 +96,10 @@ int main(int argc, char** argv) {
     else if (flag == "--embed") embed_path = value;
     else if (flag == "--reset-after-lines") port_options.reset_after_lines = parse_long(argv[i - 1], value);
     else if (flag == "--panic-after-lines") port_options.panic_after_lines = parse_long(argv[i - 1], value);
+    else if (flag == "--alloc-limit") {
+      g_alloc_limit = static_cast<size_t>(parse_long(argv[i - 1], value));
+      tmh::set_heap_alloc(limited_alloc);
+    }
     else usage(("unknown option " + flag).c_str());
   }
   if (config.line_max < 64) usage("--line-max must be at least 64");

@@ -1,7 +1,5 @@
 #include "tflm_engine.h"
 
-#include <new>
-
 #include "tensorflow/lite/schema/schema_generated.h"
 #include "tensorflow/lite/schema/schema_utils.h"
 
@@ -94,8 +92,9 @@ EngineResult TflmEngine::verify(const uint8_t* model, size_t size) {
 EngineResult TflmEngine::load(const uint8_t* model, size_t size, size_t* arena_used) {
   (void)size;  // verified by verify(); the interpreter reads the flatbuffer in place
   interpreter_.reset();
-  interpreter_.reset(new (std::nothrow) tflite::MicroInterpreter(
-      tflite::GetModel(model), resolver_, arena_, arena_size_, nullptr, &profiler_));
+  // heap_new (malloc), not new: a failed new aborts on ESP-IDF (core/heap.h).
+  interpreter_ = heap_new<tflite::MicroInterpreter>(tflite::GetModel(model), resolver_, arena_,
+                                                    arena_size_, nullptr, &profiler_);
   if (!interpreter_) return {Error::kAlloc, "no heap for the interpreter"};
   if (interpreter_->AllocateTensors() != kTfLiteOk) {
     interpreter_.reset();

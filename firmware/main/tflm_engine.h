@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "heap.h"
 #include "port.h"
 #include "registered_ops.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
@@ -71,7 +72,7 @@ class TflmEngine : public Engine {
   bool esp_nn_;
   tflite::MicroMutableOpResolver<TMH_REGISTERED_OP_COUNT> resolver_;
   OpProfiler profiler_;
-  std::unique_ptr<tflite::MicroInterpreter> interpreter_;
+  HeapPtr<tflite::MicroInterpreter> interpreter_;
 };
 
 }  // namespace tmh

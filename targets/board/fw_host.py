@@ -175,11 +175,12 @@ class FwHostOptions:
     reset_after_lines: int | None = None
     panic_after_lines: int | None = None
     noise: bool = False
+    alloc_limit: int | None = None  # the heap serves at most this many bytes at once
 
     def argv(self) -> list[str]:
         out: list[str] = []
         for name in ("arena", "max_model", "line_max", "chunk_max", "target", "seed", "embed",
-                     "reset_after_lines", "panic_after_lines"):
+                     "reset_after_lines", "panic_after_lines", "alloc_limit"):
             value = getattr(self, name)
             if value is not None:
                 out += ["--" + name.replace("_", "-"), str(value)]
