@@ -29,7 +29,7 @@ bool registered(const std::string& op) {
 }  // namespace
 
 FakeEngine::FakeEngine(Clock& clock, size_t arena_capacity)
-    : clock_(clock), arena_capacity_(arena_capacity) {}
+    : recorder_(clock), arena_capacity_(arena_capacity) {}
 
 std::vector<std::string> FakeEngine::ops() const {
   return std::vector<std::string>(std::begin(kRegisteredOps), std::end(kRegisteredOps));
@@ -115,6 +115,17 @@ TensorInfo FakeEngine::tensor_info(size_t n) const {
 EngineResult FakeEngine::invoke() {
   if (!loaded_) return {Error::kState, "no model loaded"};
   if (flags_ & 1) return {Error::kInvoke, "fake model flag: every invoke fails"};
+  // The fake "runs" its ops one after another, each wrapped as TFLM wraps a kernel; the first
+  // op computes the output, the others do nothing (a profile shows their bookkeeping).
+  for (size_t i = 0; i < model_ops_.size(); ++i) {
+    const uint32_t event = recorder_.begin(model_ops_[i].c_str());
+    if (i == 0) compute();
+    recorder_.end(event);
+  }
+  return {};
+}
+
+void FakeEngine::compute() {
   for (size_t j = 0; j < n_out_; ++j) {
     const size_t k = j % n_in_;
     if (dtype_ == 1) {
@@ -127,32 +138,10 @@ EngineResult FakeEngine::invoke() {
       output_[j] = static_cast<uint8_t>((3 * x + static_cast<int>(j)) & 0xFF);
     }
   }
-  return {};
 }
 
 EngineResult FakeEngine::profile(const OpTiming** ops, size_t* count, size_t* dropped) {
-  *ops = timings_;
-  *count = 0;
-  *dropped = 0;
-  // The fake "runs" its ops one after another around one real invoke; the first op
-  // carries the invoke's time, the others what it takes to read the clock.
-  for (size_t i = 0; i < model_ops_.size(); ++i) {
-    const int64_t t0 = clock_.micros();
-    const uint32_t c0 = clock_.cycles();
-    if (i == 0) {
-      EngineResult r = invoke();
-      if (r.code != Error::kOk) return r;
-    }
-    if (*count == kMaxProfiledOps) {
-      ++*dropped;
-      continue;
-    }
-    OpTiming& t = timings_[(*count)++];
-    t.op = model_ops_[i].c_str();
-    t.cycles = clock_.cycles() - c0;
-    t.us = static_cast<uint32_t>(clock_.micros() - t0);
-  }
-  return {};
+  return recorder_.record_invoke(*this, ops, count, dropped);
 }
 
 }  // namespace tmh

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "op_recorder.h"
 #include "port.h"
 
 namespace tmh {
@@ -59,9 +60,11 @@ class FakeEngine : public Engine {
   };
   EngineResult parse(const uint8_t* model, size_t size, Header* h) const;
   TensorInfo tensor_info(size_t n) const;
+  void compute();
   size_t elem_size() const { return dtype_ == 1 ? 4 : 1; }
 
-  Clock& clock_;
+  // Wraps every op of every invoke, as TFLM's ScopedMicroProfiler does on the chip.
+  OpRecorder recorder_;
   size_t arena_capacity_;
   bool loaded_ = false;
   uint8_t dtype_ = 0;
@@ -71,7 +74,6 @@ class FakeEngine : public Engine {
   std::vector<std::string> model_ops_;
   std::vector<uint8_t> input_;
   std::vector<uint8_t> output_;
-  OpTiming timings_[kMaxProfiledOps];
 };
 
 }  // namespace tmh

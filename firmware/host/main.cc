@@ -5,7 +5,9 @@
 //
 //   fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N] [--target NAME]
 //           [--seed N] [--embed FILE] [--reset-after-lines N] [--panic-after-lines N]
-//           [--noise] [--alloc-limit N]
+//           [--noise] [--alloc-limit N] [--count-engine-clock]
+//   --count-engine-clock: on exit, print to stderr how often the engine read its clock
+//   (the profiler's reads; the core's own `time` / `invoke` timing reads the port's clock).
 //   --alloc-limit N: a heap that cannot serve more than N bytes at once, as a chip's full
 //   heap: heap_alloc (core/heap.h, malloc) returns nullptr, and C++ `new` aborts, as it does
 //   on ESP-IDF with exceptions off (`new (std::nothrow)` too: libstdc++'s wraps the
@@ -36,13 +38,32 @@ size_t g_alloc_limit = static_cast<size_t>(-1);
 
 void* limited_alloc(size_t bytes) { return bytes > g_alloc_limit ? nullptr : std::malloc(bytes); }
 
+// The engine's clock: the port's, counting reads (--count-engine-clock).
+class CountingClock : public tmh::Clock {
+ public:
+  explicit CountingClock(tmh::Clock& inner) : inner_(inner) {}
+  int64_t micros() override {
+    ++reads_;
+    return inner_.micros();
+  }
+  uint32_t cycles() override {
+    ++reads_;
+    return inner_.cycles();
+  }
+  unsigned long long reads() const { return reads_; }
+
+ private:
+  tmh::Clock& inner_;
+  unsigned long long reads_ = 0;
+};
+
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr, "fw_host: %s\n", why);
   std::fprintf(stderr,
                "usage: fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N]\n"
                "               [--target NAME] [--seed N] [--embed FILE]\n"
                "               [--reset-after-lines N] [--panic-after-lines N] [--noise]\n"
-               "               [--alloc-limit N]\n");
+               "               [--alloc-limit N] [--count-engine-clock]\n");
   std::exit(2);
 }
 
@@ -78,11 +99,16 @@ int main(int argc, char** argv) {
   std::string target = "host";
   std::string embed_path;
   tmh::StdioPortOptions port_options;
+  bool count_engine_clock = false;
 
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--noise") {
       port_options.noise = true;
+      continue;
+    }
+    if (flag == "--count-engine-clock") {
+      count_engine_clock = true;
       continue;
     }
     if (i + 1 >= argc) usage(("missing value for " + flag).c_str());
@@ -122,15 +148,16 @@ int main(int argc, char** argv) {
   }
 
   tmh::StdioPort port(port_options);
+  CountingClock engine_clock(port);
 #if defined(TMH_HOST_ENGINE_TFLM)
   // As app_main.cc: a 16-byte aligned arena allocated once; the engine lives as long as
   // the process (static: its profiler tables are large). esp_nn false: reference kernels.
   config.platform = "host (TFLM reference kernels)";
   std::unique_ptr<uint8_t[], void (*)(void*)> arena_buffer(
       static_cast<uint8_t*>(std::aligned_alloc(16, (arena + 15) / 16 * 16)), std::free);
-  static tmh::TflmEngine engine(port, arena_buffer.get(), arena, false);
+  static tmh::TflmEngine engine(engine_clock, arena_buffer.get(), arena, false);
 #else
-  tmh::FakeEngine engine(port, arena);
+  tmh::FakeEngine engine(engine_clock, arena);
 #endif
   uint8_t buf[4096];
   for (;;) {
@@ -138,7 +165,10 @@ int main(int argc, char** argv) {
     device.boot();
     for (;;) {
       const int n = port.read(buf, sizeof buf, 1000);
-      if (n < 0) return 0;  // stdin closed: the host is done with us
+      if (n < 0) {  // stdin closed: the host is done with us
+        if (count_engine_clock) std::fprintf(stderr, "engine clock reads: %llu\n", engine_clock.reads());
+        return 0;
+      }
       device.feed(buf, static_cast<size_t>(n));  // bytes after a `reset` are lost, as on a chip
       if (port.take_fault() || port.take_restart()) break;
     }

@@ -33,27 +33,6 @@ TensorInfo describe(const TfLiteTensor* t) {
 
 }  // namespace
 
-uint32_t OpProfiler::BeginEvent(const char* tag) {
-  if (!armed_) return kDropped;
-  if (count_ == kMaxProfiledOps) {
-    ++dropped_;
-    return kDropped;
-  }
-  const size_t i = count_++;
-  timings_[i] = OpTiming{tag != nullptr ? tag : "?", 0, 0};
-  start_us_[i] = clock_.micros();
-  start_cycles_[i] = clock_.cycles();
-  return static_cast<uint32_t>(i);
-}
-
-void OpProfiler::EndEvent(uint32_t handle) {
-  const uint32_t c = clock_.cycles();
-  const int64_t us = clock_.micros();
-  if (!armed_ || handle == kDropped || handle >= count_) return;
-  timings_[handle].us = static_cast<uint32_t>(us - start_us_[handle]);
-  timings_[handle].cycles = c - start_cycles_[handle];
-}
-
 TflmEngine::TflmEngine(Clock& clock, uint8_t* arena, size_t arena_size, bool esp_nn)
     : arena_(arena), arena_size_(arena_size), esp_nn_(esp_nn), profiler_(clock) {
   // Generated from registered_ops.txt: resolver_.AddConv2D(); ... in file order.
@@ -126,13 +105,7 @@ EngineResult TflmEngine::invoke() {
 }
 
 EngineResult TflmEngine::profile(const OpTiming** ops, size_t* count, size_t* dropped) {
-  profiler_.arm();
-  const EngineResult r = invoke();
-  profiler_.disarm();
-  *ops = profiler_.timings();
-  *count = profiler_.count();
-  *dropped = profiler_.dropped();
-  return r;
+  return profiler_.recorder().record_invoke(*this, ops, count, dropped);
 }
 
 }  // namespace tmh

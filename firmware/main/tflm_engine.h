@@ -6,6 +6,7 @@
 
 #include "engine.h"
 #include "heap.h"
+#include "op_recorder.h"
 #include "port.h"
 #include "registered_ops.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
@@ -14,33 +15,17 @@
 
 namespace tmh {
 
-// Records one invoke's ops when armed, into fixed tables (kMaxProfiledOps entries, part
-// of the engine object built at boot), as tflite-micro's MicroProfiler does: nothing is
-// allocated inside the timed Invoke. TFLM tags each op event with its (static) name.
+// TFLM's profiler interface on the core's OpRecorder: TFLM calls it around every op of
+// every Invoke; it records (and reads the clocks) only while a `profile` run armed it.
 class OpProfiler : public tflite::MicroProfilerInterface {
  public:
-  explicit OpProfiler(Clock& clock) : clock_(clock) {}
-  void arm() {
-    armed_ = true;
-    count_ = 0;
-    dropped_ = 0;
-  }
-  void disarm() { armed_ = false; }
-  uint32_t BeginEvent(const char* tag) override;
-  void EndEvent(uint32_t handle) override;
-  const OpTiming* timings() const { return timings_; }
-  size_t count() const { return count_; }
-  size_t dropped() const { return dropped_; }
+  explicit OpProfiler(Clock& clock) : recorder_(clock) {}
+  uint32_t BeginEvent(const char* tag) override { return recorder_.begin(tag); }
+  void EndEvent(uint32_t handle) override { recorder_.end(handle); }
+  OpRecorder& recorder() { return recorder_; }
 
  private:
-  static constexpr uint32_t kDropped = 0xFFFFFFFFu;
-  Clock& clock_;
-  bool armed_ = false;
-  size_t count_ = 0;
-  size_t dropped_ = 0;
-  OpTiming timings_[kMaxProfiledOps];
-  int64_t start_us_[kMaxProfiledOps] = {};
-  uint32_t start_cycles_[kMaxProfiledOps] = {};
+  OpRecorder recorder_;
 };
 
 class TflmEngine : public Engine {
