@@ -45,7 +45,9 @@ BASELINE_METRICS = ("accuracy", "accuracy_drop_pp", "max_class_drop_pp", "model_
 #: Libraries whose versions change the figures; recorded in run meta.
 DEFAULT_LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tflite-micro", "numpy")
 #: Board settings a chip figure depends on; a run on other settings is not compared with it.
-CONDITION_KEYS = ("platform", "engine", "esp_nn", "clock_mhz")
+#: tflm_version / esp_nn_version: the esp-tflite-micro and esp-nn components the firmware
+#: links (firmware/main/idf_component.yml pins them; None where there is none).
+CONDITION_KEYS = ("platform", "engine", "esp_nn", "tflm_version", "esp_nn_version", "clock_mhz")
 
 #: (dataset_fingerprint, test_split, architecture, variant, source, target)
 Key = tuple[str, str, str, str, str, str]

@@ -13,7 +13,8 @@ How a figure is judged depends on what the baseline entry shares with the record
   that a run with no real change fails somewhere stays under alpha. Other figures use their
   tolerance token (pytest-benchmark style: `arena_bytes:+0`, `gzip_bytes:+2%`).
 - board figures measured under other board settings (clock, esp-nn, ESP-IDF, engine: the
-  Python virtual board or the firmware binary) are "not comparable" and say so instead of
+  Python virtual board or the firmware binary, the esp-tflite-micro / esp-nn versions the
+  firmware links) are "not comparable" and say so instead of
   passing or failing.
 """
 from __future__ import annotations

@@ -188,6 +188,18 @@ def test_chip_figures_under_other_board_settings_are_not_compared(tmp_path):
     assert same.status == "regressed"
 
 
+def test_chip_figures_from_another_tflm_or_esp_nn_version_are_not_compared(tmp_path):
+    board = {"platform": "ESP-IDF v5.3", "engine": "tflm", "esp_nn": True, "tflm_version": "1.4.0",
+             "esp_nn_version": "1.2.3", "clock_mhz": 240}
+    baseline = baseline_of(tmp_path, [rec(source="hil", latency_us=700.0, extra={"board": board})])
+    for key, other in (("tflm_version", "1.3.8"), ("esp_nn_version", "1.1.2")):
+        judged = rows(rec(source="hil", latency_us=1400.0, extra={"board": {**board, key: other}}),
+                      baseline)["latency_us"]
+        assert judged.status == "not comparable" and f"{key} {board[key]} -> {other}" in judged.note
+    assert rows(rec(source="hil", latency_us=1400.0, extra={"board": board}), baseline)["latency_us"].status \
+        == "regressed"
+
+
 def test_the_firmware_binary_arena_is_not_compared_with_the_python_virtual_boards(tmp_path):
     python_board = {"platform": "host", "engine": "virtual", "esp_nn": False, "clock_mhz": None}
     baseline = baseline_of(tmp_path, [rec(source="virtual", arena_bytes=5360, extra={"board": python_board})])

@@ -124,8 +124,17 @@ macro(idf_component_register)
   add_library(__idf_main STATIC "${{CMAKE_BINARY_DIR}}/empty.cc")
   set(COMPONENT_LIB __idf_main)
 endmacro()
+# The build's components and their directories: TEST_BUILD_COMPONENTS, TEST_DIR_<name>.
+function(idf_build_get_property var property)
+  set(${{var}} "${{TEST_BUILD_COMPONENTS}}" PARENT_SCOPE)
+endfunction()
+function(idf_component_get_property var component property)
+  set(${{var}} "${{TEST_DIR_${{component}}}}" PARENT_SCOPE)
+endfunction()
 {config}
 include("{component}/CMakeLists.txt")
+get_target_property(defs __idf_main COMPILE_DEFINITIONS)
+message(STATUS "compile_definitions=${{defs}}")
 """
 
 
@@ -156,6 +165,25 @@ def test_kconfig_ops_file_selects_a_lean_list(tmp_path):
     text = header.read_text()
     assert "#define TMH_REGISTERED_OP_COUNT 2" in text
     assert "X(FULLY_CONNECTED, AddFullyConnected)" in text and "AddConv2D" not in text
+
+
+def test_the_banner_versions_come_from_the_managed_components_manifests(tmp_path):
+    """main/CMakeLists.txt reads esp-tflite-micro's and esp-nn's idf_component.yml `version`
+    (what the component manager downloaded) into TMH_TFLM_VERSION / TMH_ESP_NN_VERSION."""
+    managed = tmp_path / "managed_components"
+    config = ['set(CONFIG_TMH_OPS_FILE "registered_ops.txt")',
+              'set(TEST_BUILD_COMPONENTS "main;espressif__esp-tflite-micro;espressif__esp-nn")']
+    for name, version in (("espressif__esp-tflite-micro", "1.4.0"), ("espressif__esp-nn", "1.2.3")):
+        (managed / name).mkdir(parents=True)
+        (managed / name / "idf_component.yml").write_text(f'description: x\nversion: "{version}"\n')
+        config.append(f'set(TEST_DIR_{name} "{(managed / name).as_posix()}")')
+    proc, _ = run_real_pass(tmp_path, "\n".join(config))
+    assert proc.returncode == 0, proc.stderr
+    assert 'TMH_TFLM_VERSION="1.4.0";TMH_ESP_NN_VERSION="1.2.3"' in proc.stdout, proc.stdout
+    # a build without them (or a manifest without a version) says "unknown", never a guess
+    (tmp_path / "bare").mkdir()
+    proc, _ = run_real_pass(tmp_path / "bare", 'set(CONFIG_TMH_OPS_FILE "registered_ops.txt")')
+    assert 'TMH_TFLM_VERSION="unknown";TMH_ESP_NN_VERSION="unknown"' in proc.stdout, proc.stdout
 
 
 def test_missing_ops_file_stops_the_build_with_the_command_that_writes_it(tmp_path):

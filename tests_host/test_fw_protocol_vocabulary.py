@@ -101,6 +101,15 @@ def test_python_words_follow_the_file():
 
 
 # ------------------------------------------------------------------ both boards agree with it
+def test_both_boards_banners_have_the_same_fields(both):
+    """Including the firmware's component versions (null where there is no esp-tflite-micro
+    or esp-nn): records and baselines read the same keys from every board."""
+    core, virtual = both["core"](b"identify"), both["virtual"](b"identify")
+    assert core.keys() == virtual.keys()
+    assert {"tflm_version", "esp_nn_version"} <= core.keys()
+    assert (core["tflm_version"], core["esp_nn_version"]) == (None, None)  # fake engine
+
+
 @pytest.mark.parametrize("side", ["core", "virtual"])
 def test_identify_carries_the_protocol_version(both, side):
     reply = both[side](b"identify")

@@ -69,7 +69,8 @@ def run(conditions=CHIP, **changes) -> BoardRun:
         host=evaluation(LABELS.copy(), HOST_RAW), reference=evaluation(REFERENCE_PREDICTIONS, None),
         labels=LABELS, class_names=CLASSES, estimate=estimate_latency(analysis(), target),
         firmware=FirmwareFigures(812_000, 61_000, "esp-idf-size app.map"),
-        provenance={"test_split": "seed7"}, banner={"fw": "1.2", "clock_mhz": 240, "target": "esp32"},
+        provenance={"test_split": "seed7"},
+        banner={"fw": "1.2", "clock_mhz": 240, "target": "esp32", "tflm_version": "1.4.0", "esp_nn_version": "1.2.3"},
         min_free_heap=150_000, recoveries=[RecoveryEvent("reset", "eval", "nonce changed")])
     return BoardRun(**{**values, **changes})
 
@@ -97,6 +98,7 @@ def test_a_chip_record_carries_measured_latency_and_the_chips_figures():
     assert (record.extra["free_heap"], record.extra["min_free_heap"]) == (200_000, 150_000)
     assert record.extra["recoveries"] == [{"kind": "reset", "during": "eval", "detail": "nonce changed"}]
     assert record.extra["board"] == {"fw": "1.2", "platform": None, "engine": None, "esp_nn": None,
+                                     "tflm_version": "1.4.0", "esp_nn_version": "1.2.3",
                                      "clock_mhz": 240, "nonce": None}
     assert record.provenance == {"test_split": "seed7"} and record.fits is True and record.error is None
 

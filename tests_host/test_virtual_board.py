@@ -60,7 +60,7 @@ def test_banner_fields_follow_the_spec(board):
     body = raw(b"identify")
     for key in ("proto", "fw", "target", "clock_mhz", "arena_capacity", "max_model_bytes",
                 "line_max", "chunk_max", "free_heap", "min_free_heap", "nonce", "engine",
-                "esp_nn", "ops", "model_loaded", "model_bytes"):
+                "esp_nn", "tflm_version", "esp_nn_version", "ops", "model_loaded", "model_bytes"):
         assert key in body, key
     assert body["ok"] is True and body["cmd"] == "identify" and body["proto"] == PROTOCOL_VERSION
     assert body["engine"] == "virtual" and body["target"] == TARGET

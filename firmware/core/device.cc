@@ -231,6 +231,10 @@ void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
   w.key("nonce").str(nonce_);
   w.key("engine").str(engine_.name());
   w.key("esp_nn").boolean(engine_.esp_nn());
+  w.key("tflm_version");
+  if (config_.tflm_version != nullptr) w.str(config_.tflm_version); else w.raw("null");
+  w.key("esp_nn_version");
+  if (config_.esp_nn_version != nullptr) w.str(config_.esp_nn_version); else w.raw("null");
   w.key("ops").begin_array();
   for (const std::string& op : engine_.ops()) w.str(op);
   w.end_array();

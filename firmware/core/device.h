@@ -23,6 +23,10 @@ struct DeviceConfig {
   const char* target = "host";
   const char* platform = "host";  // what runs the core: "ESP-IDF v5.3.1", "host"; recorded beside latency
   int clock_mhz = 0;
+  // Versions of the esp-tflite-micro and esp-nn components linked ("1.4.0"); nullptr (JSON
+  // null in the banner) when the build has none (the fake engine; esp-nn on the host).
+  const char* tflm_version = nullptr;
+  const char* esp_nn_version = nullptr;
   const char* console = "stdio";  // where the protocol is served: "uart", "usb_serial_jtag", "stdio"
   size_t line_max = 4096;
   size_t chunk_max = 2048;

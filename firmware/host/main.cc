@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
   // As app_main.cc: a 16-byte aligned arena allocated once; the engine lives as long as
   // the process (static: its profiler tables are large). esp_nn false: reference kernels.
   config.platform = "host (TFLM reference kernels)";
+  config.tflm_version = TMH_TFLM_VERSION;  // TFLM_SOURCE_DIR's idf_component.yml; no esp-nn
   std::unique_ptr<uint8_t[], void (*)(void*)> arena_buffer(
       static_cast<uint8_t*>(std::aligned_alloc(16, (arena + 15) / 16 * 16)), std::free);
   static tmh::TflmEngine engine(engine_clock, arena_buffer.get(), arena, false);

@@ -58,6 +58,8 @@ extern "C" void app_main(void) {
   static std::string platform = std::string("ESP-IDF ") + esp_get_idf_version();
   config.platform = platform.c_str();
   config.clock_mhz = tmh::esp_cpu_mhz();
+  config.tflm_version = TMH_TFLM_VERSION;      // main/CMakeLists.txt, from the managed components
+  config.esp_nn_version = TMH_ESP_NN_VERSION;
   config.console = tmh::esp_console_name();
   config.line_max = CONFIG_TMH_LINE_MAX;
   config.chunk_max = CONFIG_TMH_CHUNK_MAX;

@@ -23,7 +23,7 @@ from targets.tflm.runner import dequantize_output, quantize_input
 from vocabulary.records import ResultRecord
 from vocabulary.tensors import TensorSpec
 
-BANNER_KEYS = ("fw", "platform", "engine", "esp_nn", "clock_mhz", "nonce")
+BANNER_KEYS = ("fw", "platform", "engine", "esp_nn", "tflm_version", "esp_nn_version", "clock_mhz", "nonce")
 
 
 @dataclass(frozen=True)

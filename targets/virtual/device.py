@@ -127,6 +127,8 @@ class VirtualBoard:
                 "free_heap": self.free_heap(),
                 "min_free_heap": self.min_free_heap,
                 "nonce": self.nonce, "engine": "virtual", "esp_nn": False,
+                # no esp-tflite-micro, no esp-nn: the tflite-micro wheel (its version is in the run's meta)
+                "tflm_version": None, "esp_nn_version": None,
                 "ops": registered_ops(self.engine.ops_file), "model_loaded": self.model is not None,
                 "model_bytes": self.model_bytes}
 
