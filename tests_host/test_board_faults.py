@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from targets.board.board import Board, run_cycle
-from targets.board.errors import BoardUnresponsive, ModelRejected, PortGone
+from targets.board.errors import BoardTimeout, BoardUnresponsive, ModelRejected, PortGone
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient
 from targets.virtual.board import VirtualBoardProcess
@@ -179,3 +179,30 @@ def test_port_disappearing_is_a_clear_error(model, samples, tmp_path):
         cycle(model, samples, ["vanish-eval@5"], tmp_path)
     message = str(info.value)
     assert "serial port lost during evaluation of gesture_cnn_int8" in message
+
+
+# espressif/esp-idf#13940: a USB-Serial-JTAG console that receives bytes before its driver is
+# installed stops receiving for good (ESP-IDF v5.1.0-5.1.4, 5.2.0-5.2.2, 5.3.0).
+def test_a_board_deaf_until_its_banner_runs_a_clean_cycle(model, samples, clean, tmp_path):
+    """Board.connect writes nothing until the boot has printed its banner."""
+    result, board, _ = cycle(model, samples, ["deaf-before-banner"], tmp_path)
+    assert_same_results(result, clean)
+    assert board.events == []
+
+
+def test_a_line_sent_before_the_banner_deafens_the_board_until_a_hardware_reset(tmp_path):
+    """What the harness did before: `identify` at once after the reset, while the chip boots."""
+    with VirtualBoardProcess(TARGET, faults=["deaf-before-banner"], log_path=tmp_path / "vb.log") as vb:
+        link = SerialLink(vb.port)
+        try:
+            client = ProtocolClient(link)
+            link.write(b"identify\n")  # during the boot
+            assert client.wait_banner(5.0)["cmd"] == "boot"  # the banner still comes...
+            with pytest.raises(BoardTimeout):
+                client.identify()  # ...but the board hears nothing any more
+            vb.hard_reset()
+            client.banner = None
+            board = Board(client, name=f"virtual {TARGET}", hard_reset=vb.hard_reset)
+            assert board.connect()["ok"]  # after the reset, connect waits for the banner
+        finally:
+            link.close()

@@ -267,20 +267,22 @@ def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
     """A connected targets.board.board.Board on pytest-embedded's dut."""
     from targets.board.board import Board
     from targets.board.dut_link import DutLink
-    from targets.board.protocol import ProtocolClient
+    from targets.board.protocol import BOOT_QUIET_S, ProtocolClient
 
     link = DutLink(dut)
     if hil_state.virtual:
         hard_reset = hil_state.virtual_board(target).hard_reset
         scale = 4.0  # the first upload of a model starts a host TFLM process
+        quiet = 0.25  # a virtual board prints its boot log at once: silence means idle
     else:
         serial = getattr(dut, "serial", None)
         hard_reset = getattr(serial, "hard_reset", None)  # EspSerial: EN via DTR/RTS (esptool)
         scale = 1.0
+        quiet = BOOT_QUIET_S
     client = ProtocolClient(link, timeout_scale=scale)
     board = Board(client, name=f"{target} board ({'virtual' if hil_state.virtual else 'real'}, "
                               f"{getattr(getattr(dut, 'serial', None), 'port', '?')})",
-                  hard_reset=hard_reset, log_hint=link.logfile)
+                  hard_reset=hard_reset, log_hint=link.logfile, boot_quiet=quiet)
     from targets.board.protocol import BoardTimeout
 
     try:

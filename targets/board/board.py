@@ -37,7 +37,7 @@ from targets.board.errors import (
 
 # The evaluation stream pipelines lines, so it uses the client's reply reader and timing
 # (ProtocolClient.next_reply, invoke_timeout) besides its one-command-one-reply methods.
-from targets.board.protocol import ProtocolClient, encode_command
+from targets.board.protocol import BOOT_QUIET_S, ProtocolClient, encode_command
 from targets.board.replies import CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport, UploadReport
 from targets.board.vocabulary import CMD, ERR, UNKNOWN_COMMAND
 
@@ -65,6 +65,7 @@ class Board:
     max_recoveries: int = 4
     banner_timeout: float = 10.0
     probe_timeout: float = 2.0
+    boot_quiet: float = BOOT_QUIET_S  # see ProtocolClient.settle
     log_hint: str = ""  # where the full serial log lives, quoted in failures
     eval_window_bytes: int | None = None  # None: the board's line_max; 0: stop-and-wait
     upload_window: int = 2  # chunk lines in flight during an upload
@@ -78,8 +79,12 @@ class Board:
 
     # ---------------------------------------------------------------- public API
     def connect(self, attempts: int = 3) -> dict[str, Any]:
-        """Identify the board. Opening a port often resets a real board, so a boot log
-        (with its rst:0x line) and banner may arrive first: that is expected, not an event."""
+        """Identify the board. Flashing or opening a port often resets a real board, so a
+        boot log (with its rst:0x line) and banner may arrive first: that is expected, not an
+        event. Nothing is written before that boot has printed its banner (or the line stayed
+        quiet: ProtocolClient.settle), since input sent while a chip boots can be lost."""
+        if self.client.banner is None:
+            self._guard("connect", lambda: self.client.settle(self.boot_quiet, self.banner_timeout))
         for attempt in range(attempts):
             try:
                 self.banner = self._guard("identify", lambda: dict(self.client.identify()))

@@ -29,6 +29,8 @@ BASE_TIMEOUT_S = 2.0
 DEFAULT_INVOKE_S = 0.2
 # Kept for failure messages.
 LAST_LINES = 40
+# Silence that means a board booted earlier and is idle (a booting chip logs rst:0x at once).
+BOOT_QUIET_S = 2.0
 
 
 # ------------------------------------------------------------------ line encoding
@@ -163,6 +165,26 @@ class ProtocolClient:
     def wait_banner(self, timeout: float = 10.0) -> dict[str, Any]:
         """Waits for a boot banner (any nonce); boot logs and reset markers pass."""
         return self._await_banner("boot banner", timeout)
+
+    def settle(self, quiet: float = BOOT_QUIET_S, timeout: float = 10.0) -> dict[str, Any] | None:
+        """Before the first write after a possible reset (flash, port open): input sent while
+        a chip boots is lost; a USB-Serial-JTAG console on ESP-IDF v5.1.0-5.1.4, 5.2.0-5.2.2,
+        5.3.0 then stops receiving for good (esp-idf#13940). The banner as soon as it comes;
+        None after `quiet` s without a line (booted earlier, idle); after a boot log line, the
+        banner is awaited for `timeout` s (scaled)."""
+        deadline = time.monotonic() + self._timeout(timeout)
+        booting = False
+        while True:
+            text = self._readline(deadline if booting else min(deadline, time.monotonic() + quiet))
+            if text is None and booting:
+                raise BoardTimeout("boot banner (after a boot log)", self._timeout(timeout), list(self._recent))
+            if text is None:
+                return None
+            body = parse_reply_line(text.encode("utf-8"))
+            if body is not None and body.get("cmd") == BOOT_BANNER:
+                self.banner = body
+                return body
+            booting = booting or body is None  # a log line: booting; a stale reply: up
 
     def _await_banner(self, what: str, timeout: float) -> dict[str, Any]:
         t = self._timeout(timeout)

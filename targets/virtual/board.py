@@ -50,6 +50,7 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], mast
         plan = arm_requested()
         if plan is not None:
             board.arm(plan)
+        board.boot_race.tick(emit)
         ready, _, _ = select.select([master], [], [], 0.05)
         if not ready:
             continue

@@ -34,7 +34,7 @@ from targets.board.vocabulary import (
     UNKNOWN_COMMAND,
 )
 from targets.virtual.engine import EngineError, LoadedModel
-from targets.virtual.faults import Dropped, FaultPlan, Hang, Restart, Vanish
+from targets.virtual.faults import BootRace, Dropped, FaultPlan, Hang, Restart, Vanish
 
 FW_VERSION = "0.1.0-virtual"
 DEFAULT_LINE_MAX = 4096
@@ -78,6 +78,7 @@ class VirtualBoard:
                  ) -> None:
         self.target, self.engine, self.emit = target, engine, emit
         self.faults = faults or FaultPlan()
+        self.boot_race = BootRace(self.faults)
         self.line_max, self.chunk_max = line_max, chunk_max
         self.max_model_bytes = self.heap_total() if max_model_bytes is None else max_model_bytes
         self.min_free_heap = self.heap_total()
@@ -102,7 +103,7 @@ class VirtualBoard:
         self.staged = bytearray()  # input_chunk bytes so far (offset order)
         self.hung = self.hang_after_boot
         self.emit(BOOT_LOG.replace(b"{target}", self.target.encode()))
-        self.emit(self._reply(self._banner(BOOT_BANNER)))
+        self.boot_race.boot(self._reply(self._banner(BOOT_BANNER)), self.emit)
 
     def heap_total(self) -> int:
         profile = self.engine.profile
@@ -139,7 +140,7 @@ class VirtualBoard:
     # -- faults
     def arm(self, plan: FaultPlan) -> None:
         """Arm faults now: each N counts from the current count of its command."""
-        self.faults.noise = plan.noise
+        self.faults.noise, self.faults.deaf_before_banner = plan.noise, plan.deaf_before_banner
         for kind, n in plan.at.items():
             self.faults.at[kind] = self.counts.get(FaultPlan.COUNTS[kind], 0) + n
 
@@ -166,11 +167,12 @@ class VirtualBoard:
 
     # -- input
     def hardware_reset(self) -> None:
+        self.boot_race.hardware_reset()
         self.boot()
 
     def handle_line(self, raw: bytes) -> None:
         """One host line (without its newline). Emits the reply, or raises Restart/Hang/Vanish/Dropped."""
-        if self.hung:
+        if self.hung or self.boot_race.swallows():
             return
         self.lines_seen += 1
         line = raw[:-1] if raw.endswith(b"\r") else raw

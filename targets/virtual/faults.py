@@ -3,6 +3,8 @@ fault strikes at which command) and the exceptions the board state machine raise
 server when one strikes (restart, hang, vanish, a line lost on the wire)."""
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from targets.board.vocabulary import CMD
@@ -30,6 +32,9 @@ class FaultPlan:
     of its kind since the process started, so a recovering host always gets through.
 
     noise            boot-log noise and garbage lines (bad UTF-8 too) between replies
+    deaf-before-banner  every boot prints its banner BOOT_RACE_S after its boot log, and
+                     input that arrives in between freezes the board's input until a hardware
+                     reset (USB-Serial-JTAG before its driver is installed: BootRace)
     corrupt-chunk@N  the N-th upload_chunk arrives with one decoded byte flipped (E_CRC at end)
     drop-chunk@N     the N-th upload_chunk line is lost on the wire: no reply at all
     reset-upload@N   the board restarts on receiving the N-th upload_chunk (banner, model gone)
@@ -40,6 +45,7 @@ class FaultPlan:
     """
 
     noise: bool = False
+    deaf_before_banner: bool = False
     at: dict[str, int] = field(default_factory=dict)
 
     KINDS = ("corrupt-chunk", "drop-chunk", "reset-upload", "reset-eval", "hang-eval",
@@ -57,18 +63,21 @@ class FaultPlan:
     def parse(cls, specs: list[str]) -> FaultPlan:
         plan = cls()
         for spec in specs:
-            if spec == "noise":
-                plan.noise = True
+            if spec in ("noise", "deaf-before-banner"):
+                setattr(plan, spec.replace("-", "_"), True)
                 continue
             kind, sep, count = spec.partition("@")
             if kind not in cls.KINDS or not sep or not count.isdigit() or int(count) < 1:
                 raise ValueError(
-                    f"bad --fault {spec!r}: expected 'noise' or KIND@N (N >= 1), KIND one of {cls.KINDS}")
+                    f"bad --fault {spec!r}: expected 'noise', 'deaf-before-banner' or KIND@N (N >= 1), "
+                    f"KIND one of {cls.KINDS}")
             plan.at[kind] = int(count)
         return plan
 
     def to_args(self) -> list[str]:
         args = ["--fault", "noise"] if self.noise else []
+        if self.deaf_before_banner:
+            args += ["--fault", "deaf-before-banner"]
         for kind, count in self.at.items():
             args += ["--fault", f"{kind}@{count}"]
         return args
@@ -81,3 +90,43 @@ class FaultPlan:
     def counted(self) -> frozenset[str]:
         """The commands whose lines are counted for faults."""
         return frozenset(self.COUNTS.values())
+
+
+#: deaf-before-banner: from a boot's log to its banner (a chip's ROM, bootloader, app start).
+BOOT_RACE_S = 0.5
+
+
+class BootRace:
+    """The deaf-before-banner fault, after espressif/esp-idf#13940: on ESP-IDF v5.1.0-5.1.4,
+    5.2.0-5.2.2 and 5.3.0, bytes that reach the USB-Serial-JTAG port before
+    usb_serial_jtag_driver_install() stop its RX for good (fixed in v5.1.5, v5.2.3, v5.3.1,
+    v5.4). Here: the banner comes BOOT_RACE_S after the boot log; a line that arrives before
+    it is lost, and so is every later one until a hardware reset. Without the fault, the banner
+    is printed at once and nothing is lost."""
+
+    def __init__(self, plan: FaultPlan, clock: Callable[[], float] = time.monotonic) -> None:
+        self.plan, self.clock = plan, clock
+        self.pending: bytes | None = None  # the banner, until it is due
+        self.due = 0.0
+        self.frozen = False
+
+    def boot(self, banner: bytes, emit: Callable[[bytes], None]) -> None:
+        if not self.plan.deaf_before_banner:
+            emit(banner)
+            return
+        self.pending, self.due = banner, self.clock() + BOOT_RACE_S
+
+    def tick(self, emit: Callable[[bytes], None]) -> None:
+        """Prints the banner once it is due (the server calls this in its loop)."""
+        if self.pending is not None and self.clock() >= self.due:
+            banner, self.pending = self.pending, None
+            emit(banner)
+
+    def swallows(self) -> bool:
+        """True when a line arriving now is lost (and, before the banner, freezes the input)."""
+        if self.pending is not None:
+            self.frozen = True
+        return self.frozen
+
+    def hardware_reset(self) -> None:
+        self.frozen = False
