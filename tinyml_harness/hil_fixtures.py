@@ -201,11 +201,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         build = state.firmware_dir / f"build_{t}_{state.config_name}"
         if not (build / "flasher_args.json").exists():
             problems.append(f"No firmware for target {t}: {build} has no flasher_args.json "
-                            f"(build it: cd firmware && idf.py -B {build.name} -D "
-                            f"SDKCONFIG_DEFAULTS='sdkconfig.defaults;sdkconfig.ci.{state.config_name}' "
-                            f"set-target {t} build).")
+                            f"(build it: cd firmware && {idf_build_command(t, state.config_name)}).")
     if problems:
         raise pytest.UsageError("\n".join(problems))
+
+
+def idf_build_command(target: str, config: str) -> str:
+    """The idf.py line that builds firmware/build_<target>_<config> as idf-build-apps does,
+    with that directory's own sdkconfig (firmware/sdkconfig holds whichever app was built last)."""
+    build = f"build_{target}_{config}"
+    return (f"idf.py -B {build} -D SDKCONFIG={build}/sdkconfig -D "
+            f"SDKCONFIG_DEFAULTS='sdkconfig.defaults;sdkconfig.ci.{config}' set-target {target} build")
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -4,7 +4,7 @@
 # firmware does, minus the optimized kernels.
 #
 # TFLM_SOURCE_DIR is an espressif/esp-tflite-micro checkout or the managed component that
-# `idf.py reconfigure` puts in firmware/managed_components/espressif__esp-tflite-micro:
+# a firmware build (idf-build-apps build) puts in firmware/managed_components/espressif__esp-tflite-micro:
 # both carry TFLM with its third-party headers (flatbuffers, gemmlowp, ruy, kissfft). The
 # sources are never part of this repository; CI has none, and builds the fake engine only.
 #
@@ -23,7 +23,7 @@ function(tmh_add_tflm dir)
       message(FATAL_ERROR
         "TFLM_SOURCE_DIR=${dir} is not a TFLite Micro source tree with its third-party "
         "headers: ${file} is missing. Give an espressif/esp-tflite-micro checkout or "
-        "firmware/managed_components/espressif__esp-tflite-micro (idf.py reconfigure).")
+        "firmware/managed_components/espressif__esp-tflite-micro (after a firmware build).")
     endif()
   endforeach()
 

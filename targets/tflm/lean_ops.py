@@ -5,7 +5,7 @@
 Why: the default firmware registers every builtin TFLite Micro can add (firmware/main/
 registered_ops.txt), so one flashed image takes any model, at a flash cost
 (firmware/README.md). A bench that only ever runs known models can build with just their
-ops: set CONFIG_TMH_OPS_FILE to the written file (idf.py menuconfig, or a line
+ops: set CONFIG_TMH_OPS_FILE to the written file (menuconfig, or a line
 `CONFIG_TMH_OPS_FILE="registered_ops.lean.txt"` in an sdkconfig.defaults file), and give
 pytest the same file (`--ops-file` / ini `ops_file`) so the host check refuses exactly what
 the firmware would. The ops come from parsing the flatbuffers (targets.tflm.analysis), in
