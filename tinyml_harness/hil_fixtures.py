@@ -4,8 +4,9 @@ pytest-embedded owns the board connection: its `dut` fixture, its flashing (espt
 the ESP-IDF build directory `firmware/build_<target>_<config>`), its expect API and its
 per-test logs. This plugin never redefines its (or idf-ci's) fixtures or options; it only
 feeds them per target through indirect parametrization, as pytest_embedded_idf's
-idf_parametrize does: `target`, `embedded_services`, `app_path`, `build_dir` and, from
-bench.toml, `port` and `baud`. A bench.toml (or --port-location / --port-serial-number)
+idf_parametrize does: `target`, `embedded_services`, `app_path`, `build_dir`, `port` from
+bench.toml, and `baud` at esptool's ROM rate (flashing and sync); the firmware's rate
+(bench.toml `baud` / --baud) is set on the port once the DUT exists (`hil_board`). A bench.toml (or --port-location / --port-serial-number)
 serial number or USB location is resolved to the one port it names
 (targets.board.bench_file reads bench.toml and resolves ports), because
 pytest-embedded-serial-esp hands esptool its own probed port and never reads
@@ -52,6 +53,10 @@ DEFAULT_CONFIG = "default"
 #: The harness's own firmware sources (for hints); a run's builds live in settings.firmware_dir.
 HARNESS_FIRMWARE = firmware_dir()
 LOCK_DIR = Path(tempfile.gettempdir()) / "tinyml-hil-port-locks"
+#: esptool's ROM sync speed (ESPLoader.ESP_ROM_BAUD). pytest-embedded-serial-esp hands its
+#: `baud` to esptool as initial_baud, and esptool's own CLI never syncs faster ("don't sync
+#: faster than the default baud rate", esptool/__init__.py): the DUT is created at this rate.
+ROM_BAUD = 115200
 PORT_LOCK_TIMEOUT_S = 1800.0
 
 
@@ -160,10 +165,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         else:
             entry = state.bench.get(target, BenchEntry(target))
             ports = port_params(entry, cli, ports_present)
-            baud = config.getoption("baud", None) or entry.baud
+            # pytest-embedded flashes and syncs at its `baud`: esptool's default, never the
+            # firmware's (hil_board switches the port to that once the DUT exists)
             values = [target, "esp,idf", str(state.firmware_dir), f"build_{target}_{state.config_name}",
                       ports.get("port"), ports.get("port_serial_number"), ports.get("port_location"),
-                      baud]
+                      ROM_BAUD]
         params.append(pytest.param(*values, marks=marks, id=target))
     metafunc.parametrize(",".join(names), params, indirect=True)
 
@@ -256,6 +262,21 @@ def _hil_port_lock(request: pytest.FixtureRequest) -> Iterator[None]:
         lock.release()
 
 
+def firmware_baud(config: pytest.Config, state: HilState, target: str) -> int:
+    """The rate the firmware's UART console runs at (CONFIG_TMH_SERIAL_BAUD): --baud, else
+    bench.toml's `baud`, else the ROM's."""
+    entry = state.bench.get(target, BenchEntry(target))
+    return int(config.getoption("baud", None) or entry.baud or ROM_BAUD)
+
+
+def use_firmware_baud(serial: Any, baud: int) -> None:
+    """Switch the DUT's port (flashed and synced at ROM_BAUD) to the firmware's rate and reset
+    the board, so its boot banner comes at the rate the port now reads (the one it printed
+    before the switch was read at ROM_BAUD: garbage)."""
+    serial.proc.baudrate = baud  # the pyserial port pytest-embedded reads from
+    serial.hard_reset()
+
+
 def console_hint(target: str) -> str:
     """Which devkit port the firmware serves the protocol on (its sdkconfig.defaults.<target>
     console), and the other one, for a board that flashed but never answers."""
@@ -269,7 +290,7 @@ def console_hint(target: str) -> str:
 
 
 @pytest.fixture
-def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
+def hil_board(dut: Any, target: str, hil_state: HilState, pytestconfig: pytest.Config) -> Iterator[Any]:
     """A connected targets.board.board.Board on pytest-embedded's dut."""
     from targets.board.board import Board
     from targets.board.dut_link import DutLink
@@ -280,12 +301,16 @@ def hil_board(dut: Any, target: str, hil_state: HilState) -> Iterator[Any]:
         hard_reset = hil_state.virtual_board(target).hard_reset
         scale = 4.0  # the first upload of a model starts a host TFLM process
         quiet = 0.25  # a virtual board prints its boot log at once: silence means idle
+        baud: int | None = None
     else:
         serial = getattr(dut, "serial", None)
         hard_reset = getattr(serial, "hard_reset", None)  # EspSerial: EN via DTR/RTS (esptool)
         scale = 1.0
         quiet = BOOT_QUIET_S
-    client = ProtocolClient(link, timeout_scale=scale)
+        baud = firmware_baud(pytestconfig, hil_state, target)
+        if baud != ROM_BAUD and serial is not None:
+            use_firmware_baud(serial, baud)
+    client = ProtocolClient(link, timeout_scale=scale, baud=baud)
     board = Board(client, name=f"{target} board ({'virtual' if hil_state.virtual else 'real'}, "
                               f"{getattr(getattr(dut, 'serial', None), 'port', '?')})",
                   hard_reset=hard_reset, log_hint=link.logfile, boot_quiet=quiet)
