@@ -6,8 +6,9 @@ per-test logs. This plugin never redefines its (or idf-ci's) fixtures or options
 feeds them per target through indirect parametrization, as pytest_embedded_idf's
 idf_parametrize does: `target`, `embedded_services`, `app_path`, `build_dir`, `port` from
 bench.toml, and `baud` at esptool's ROM rate (flashing and sync); the firmware's rate
-(bench.toml `baud` / --baud) is set on the port once the DUT exists (`hil_board`). A bench.toml (or --port-location / --port-serial-number)
-serial number or USB location is resolved to the one port it names
+(bench.toml `baud` / --baud) is set on the port once the DUT exists (`hil_board`). A
+bench.toml (or --port-location / --port-serial-number) serial number or USB location is
+resolved to the one port it names
 (targets.board.bench_file reads bench.toml and resolves ports), because
 pytest-embedded-serial-esp hands esptool its own probed port and never reads
 port_location: two boards of one target are told apart only this way.
