@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -45,6 +46,7 @@ def fake_idf(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_IDF_RECORD", str(record))
     monkeypatch.delenv("IDF_PATH", raising=False)
+    monkeypatch.delenv("IDF_PYTHON_ENV_PATH", raising=False)
     return record
 
 
@@ -52,7 +54,7 @@ def _calls(record: Path) -> list[dict]:
     return [json.loads(line) for line in record.read_text().splitlines()]
 
 
-def test_the_build_directory_is_the_one_idf_build_apps_names(tmp_path, fake_idf):
+def test_the_build_directory_is_the_one_idf_build_apps_names():
     """firmware/.idf_build_apps.toml's build_dir pattern, for esp32s3 x default."""
     pattern = tomllib.loads((FIRMWARE / ".idf_build_apps.toml").read_text())["build_dir"]
     assert pattern.replace("@t", "esp32s3").replace("@w", "default") == EXPECTED_ARGS[1]
@@ -81,9 +83,25 @@ def test_the_build_runs_idf_py_in_the_copy_with_its_own_sdkconfig_and_the_ci_def
     assert call["argv"] == EXPECTED_ARGS
     assert Path(call["cwd"]) == dest
     out = capsys.readouterr().out
-    assert f"(cd {dest} && idf.py -B build_esp32s3_default " in out
+    assert f"(cd {dest} && {shutil.which('idf.py')} -B build_esp32s3_default " in out
     assert (f"built {dest / 'build_esp32s3_default'}; flash and test it with: "
             f"pytest -m hil --target esp32s3 --firmware-dir {dest}") in out
+
+
+def test_after_export_sh_idf_py_runs_on_esp_idfs_own_python(tmp_path, fake_idf, monkeypatch, capsys):
+    """export.sh sets IDF_PATH and IDF_PYTHON_ENV_PATH: idf.py runs on that Python, not on
+    the harness's (whose esptool 5 idf.py's dependency check refuses)."""
+    idf, env = tmp_path / "esp-idf", tmp_path / "idf-python-env"
+    (idf / "tools").mkdir(parents=True)
+    (env / "bin").mkdir(parents=True)
+    shutil.copy((tmp_path / "bin" / "idf.py"), idf / "tools" / "idf.py")
+    (env / "bin" / "python").symlink_to(sys.executable)
+    (tmp_path / "bin" / "idf.py").unlink()  # only ESP-IDF's copy
+    monkeypatch.setenv("IDF_PATH", str(idf))
+    monkeypatch.setenv("IDF_PYTHON_ENV_PATH", str(env))
+    assert main(["--target", "esp32", str(tmp_path / "fw")]) == 0
+    assert _calls(fake_idf)[0]["argv"][:2] == ["-B", "build_esp32_default"]
+    assert f"&& {env / 'bin' / 'python'} {idf / 'tools' / 'idf.py'} -B build_esp32_default " in capsys.readouterr().out
 
 
 def test_a_second_build_keeps_the_users_edits_and_says_so(tmp_path, fake_idf, capsys):
@@ -131,7 +149,7 @@ def test_firmware_of_another_protocol_version_is_refused(tmp_path, fake_idf, cap
 
 
 def _run_without_esp_idf(tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "IDF_PATH"}
+    env = {k: v for k, v in os.environ.items() if k not in ("IDF_PATH", "IDF_PYTHON_ENV_PATH")}
     env.update(PATH=str(Path(sys.executable).parent), **extra_env)  # this Python, and no idf.py
     return subprocess.run([sys.executable, "-m", "tinyml_harness.firmware", "--target", "esp32s3",
                            str(tmp_path / "fw")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

@@ -109,13 +109,18 @@ def _changed_files(dest: Path, source: Path) -> list[str]:
     return changed
 
 
-def find_idf_py() -> str:
-    """idf.py on PATH (ESP-IDF's export.sh puts it there), or one line saying what to do."""
+def find_idf_py() -> list[str]:
+    """How to run idf.py: with ESP-IDF's own Python when export.sh has set it up (so that
+    the harness's venv, active or not, never runs it), else idf.py on PATH; or one line
+    saying what to do."""
+    idf_path, idf_python_env = os.environ.get("IDF_PATH"), os.environ.get("IDF_PYTHON_ENV_PATH")
+    script = Path(idf_path) / "tools" / "idf.py" if idf_path else None
+    if script and script.is_file() and idf_python_env and (Path(idf_python_env) / "bin" / "python").is_file():
+        return [str(Path(idf_python_env) / "bin" / "python"), str(script)]
     found = shutil.which("idf.py")
     if found:
-        return found
-    idf_path = os.environ.get("IDF_PATH")
-    if idf_path and (Path(idf_path) / "tools" / "idf.py").is_file():
+        return [found]
+    if script and script.is_file():
         raise FirmwareError(f"ESP-IDF at IDF_PATH={idf_path} is not set up in this shell (no idf.py on PATH): "
                             f"run `. {idf_path}/export.sh`, then this command again")
     raise FirmwareError(f"ESP-IDF not found (no idf.py on PATH, IDF_PATH unset): {INSTALL_ESP_IDF}")
@@ -135,15 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = firmware_dir()
         check_build(Build(source, args.target, args.config))
-        idf_py = "idf.py" if args.copy_only else find_idf_py()  # before copying: nothing half done
+        idf_py = ["idf.py"] if args.copy_only else find_idf_py()  # before copying: nothing half done
         print(prepare_tree(dest, source))
         build = Build(dest, args.target, args.config)
         check_build(build)  # a kept tree may lack the config (e.g. embedded_model.cc)
     except (FirmwareError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    command = [idf_py, *build.idf_args()]
-    print(f"(cd {shlex.quote(str(dest))} && {shlex.join(['idf.py', *build.idf_args()])})")
+    command = [*idf_py, *build.idf_args()]
+    print(f"(cd {shlex.quote(str(dest))} && {shlex.join(command)})")
     if args.copy_only:
         return 0
     sys.stdout.flush()
