@@ -108,6 +108,15 @@ def test_the_bench_without_a_board_stops_at_once_naming_target_and_ports(install
     assert "[build]" not in done.stdout + done.stderr  # stopped before building anything
 
 
+def test_a_plain_pytest_that_selects_the_bench_says_how_to_leave_it_out(installed, project, cache):
+    """Without pytest.ini's addopts -m "not hil", plain `pytest` selects the HIL gate too."""
+    done = run_pytest(installed, project, "-o", "addopts=", cache=cache, marker="")
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "No board found for target esp32s3" in done.stderr
+    assert done.stderr.rstrip().endswith("(plain `pytest` selected the HIL gate: add `addopts = -m \"not hil\"` to "
+                                         "the [pytest] section so that only `pytest -m hil` runs it)")
+
+
 def test_a_bigger_dense_layer_in_the_users_model_fails_the_gate_by_name(installed, project, cache):
     models = project / "wrist_models.py"
     models.write_text(models.read_text().replace("layers.Dense(16, activation=\"relu\")",
