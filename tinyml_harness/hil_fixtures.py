@@ -1,4 +1,5 @@
-"""pytest plugin for the hardware-in-the-loop suite (tests_hil), on top of pytest-embedded.
+"""pytest plugin for the hardware-in-the-loop gate (tinyml_harness.hil_gate, imported by
+tests_hil and by a user's repository), on top of pytest-embedded.
 
 pytest-embedded owns the board connection: its `dut` fixture, its flashing (esptool, from
 the ESP-IDF build directory `firmware/build_<target>_<config>`), its expect API and its
