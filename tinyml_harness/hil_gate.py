@@ -98,7 +98,7 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
         assert record.max_lsb_diff in (0, None), f"{variant}: virtual board differs from host TFLM"
     if hil_state.virtual and hil_state.virtual_engine == "fw-tflm":
         # A plain MicroInterpreter holds less than the wheel's recording one; never more.
-        assert 0 < record.arena_bytes <= (host.arena_bytes or 0), (
+        assert record.arena_bytes is not None and 0 < record.arena_bytes <= (host.arena_bytes or 0), (
             f"{variant}: firmware binary arena {record.arena_bytes} B, wheel {host.arena_bytes} B")
     if not gate.ok:  # the gate's own message: figures, budgets, baseline; no traceback noise
         pytest.fail(gate.message, pytrace=False)
