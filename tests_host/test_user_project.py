@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests_host import tiny_models
 from tests_host.wheel_venv import venv_env
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "user_project"
@@ -82,18 +83,27 @@ def test_the_example_project_passes_its_own_bench_on_virtual_boards(installed, p
     assert all(r["provenance"]["architecture"] == "wrist_cnn" and r["accuracy"] >= 80 for r in virtual)
 
 
-def test_a_model_file_of_the_users_own_goes_through_the_board_cycle(installed, project, cache, tmp_path):
-    """--model: a .tflite the harness did not build, on a virtual board like a variant."""
-    vendor = tmp_path / "wrist_vendor.tflite"
+def test_model_files_of_the_users_own_go_through_the_board_cycle(installed, project, cache, tmp_path):
+    """--model: .tflite files the harness did not build, on a virtual board like a variant;
+    one of the data's input shape (accuracy measured), one of another (accuracy n/a, every
+    other figure, outputs still compared with host TFLM)."""
+    vendor, other_shape = tmp_path / "wrist_vendor.tflite", tmp_path / "tanh_dense.tflite"
     shutil.copy(_built_tflite(project, cache, "ptq_int8"), vendor)
-    done = run_pytest(installed, project, "--virtual", "--model", str(vendor), "-k", "wrist_vendor and esp32s3",
-                      cache=cache, marker="hil")
+    other_shape.write_bytes(tiny_models.tanh_dense("int8"))  # input (8,); the data is (40, 2)
+    done = run_pytest(installed, project, "--virtual", "--model", str(vendor), "--model", str(other_shape),
+                      "-k", "esp32s3 and (wrist_vendor or tanh_dense)", cache=cache, marker="hil")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "1 passed" in done.stdout
-    (record,) = [r for r in _records(project) if r["variant"] == "wrist_vendor"]
-    assert (record["source"], record["target"], record["provenance"]["architecture"]) == \
-        ("virtual", "esp32s3", "external")
-    assert record["extra"]["origin"] == str(vendor) and record["accuracy"] >= 80 and record["max_lsb_diff"] == 0
+    assert "2 passed" in done.stdout
+    records = {r["variant"]: r for r in _records(project) if r["variant"] in ("wrist_vendor", "tanh_dense")}
+    for name, path in (("wrist_vendor", vendor), ("tanh_dense", other_shape)):
+        record = records[name]
+        assert (record["source"], record["target"], record["provenance"]["architecture"]) == \
+            ("virtual", "esp32s3", "external")
+        assert record["extra"]["origin"] == str(path) and record["max_lsb_diff"] == 0 and record["arena_bytes"] > 0
+    assert records["wrist_vendor"]["accuracy"] >= 80
+    assert records["tanh_dense"]["accuracy"] is None and records["tanh_dense"]["extra"]["no_labelled_data"]
+    assert records["tanh_dense"]["extra"]["notes"][0].startswith("accuracy n/a: no labelled data for this input "
+                                                                 "shape (8,)")
 
 
 def test_the_bench_without_a_board_stops_at_once_naming_target_and_ports(installed, project, cache):

@@ -7,7 +7,9 @@ It carries the `hil` marker itself, so `pytest -m hil --virtual` (virtual boards
 
 Each variant (and each --model file) on each target's board: upload + verify, arena, timed
 latency, per-op profile, the test split streamed for on-device accuracy, bit-exactness
-against host TFLite Micro, free heap and firmware figures. One ResultRecord per (variant,
+against host TFLite Micro, free heap and firmware figures. A --model whose input shape has
+no labelled data gets all of it but the accuracy ("n/a", as in the host gate): seeded random
+inputs of its shape are streamed, and its outputs compared with host TFLite Micro. One ResultRecord per (variant,
 target), source "hil" on a real chip or "virtual" (emulated) under --virtual, submitted
 as it arrives and judged against budgets and baseline like the host gate's.
 
@@ -31,13 +33,13 @@ BENCH_RUNS = 100
 BENCH_WARMUP = 10
 
 
-def _provenance(build_session, variant: str, external_model_files, samples: int, split_size: int) -> dict:
+def _provenance(build_session, variant: str, external_model_files, samples: int | None, split_size: int) -> dict:
     if variant in external_model_files:  # a --model file: the float32 parent's data, no build of ours
         provenance = {**build_session.provenance("float32"), "architecture": "external",
                       "architecture_hash": None, "build_key": None, "training_platform": None}
     else:
         provenance = build_session.provenance(variant)
-    if samples < split_size:  # --hil-samples: another (smaller) test split
+    if samples is not None and samples < split_size:  # --hil-samples: another (smaller) test split
         provenance["test_split"] += f":first{samples}"
     return provenance
 
@@ -54,7 +56,14 @@ def _origin(variant: str, external_model_files, build_session) -> dict[str, Any]
 def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, external_model_files,
                           prepared_data, float32_host_eval, result_sink, pytestconfig):
     from targets.cost.registry import load_targets
-    from targets.measure.board import BoardRun, board_record, host_side, rejected_record, tensor_mismatches
+    from targets.measure.board import (
+        BoardRun,
+        board_record,
+        host_side,
+        rejected_record,
+        tensor_mismatches,
+        unlabelled_inputs,
+    )
     from targets.measure.shared import board_conditions
     from targets.tflm.analysis import analyze_model
     from tinyml_harness.hil_fixtures import firmware_figures
@@ -68,10 +77,10 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
                     f"nothing to measure on a board")
     conditions = board_conditions(hil_state.virtual, hil_state.virtual_engine)
     x, y = hil_test_split(prepared_data, pytestconfig)
-    if tuple(analysis.input.shape[1:]) != tuple(np.shape(x)[1:]):
-        pytest.fail(f"{variant}: model input {tuple(analysis.input.shape)} does not match the test samples "
-                    f"{tuple(np.shape(x)[1:])} (--dataset): the board cycle streams the labelled test split, "
-                    f"so it needs data of the model's input shape", pytrace=False)
+    labelled = tuple(analysis.input.shape[1:]) == tuple(np.shape(x)[1:])
+    if not labelled:  # a --model of another input shape (a built variant always matches its data)
+        x = unlabelled_inputs(analysis.input)
+        y = np.zeros(len(x), dtype=np.int64)  # placeholders for the host run; no accuracy is kept
     expected = host_side(variant, model, x, y, load_targets()[target])
     host = expected.evaluation
 
@@ -85,9 +94,11 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
 
     record = board_record(BoardRun(
         variant=variant, target=target, conditions=conditions, model=model, cycle=cycle, host=host,
-        reference=float32_host_eval, labels=np.asarray(y), class_names=prepared_data.class_names,
+        reference=float32_host_eval, labels=np.asarray(y) if labelled else None,
+        class_names=prepared_data.class_names,
         estimate=expected.estimate, firmware=firmware_figures(target, hil_state),
-        provenance=_provenance(build_session, variant, external_model_files, len(y), len(prepared_data.y_test)),
+        provenance=_provenance(build_session, variant, external_model_files, len(y) if labelled else None,
+                               len(prepared_data.y_test)),
         banner=hil_board.banner, recoveries=hil_board.events,
         min_free_heap=hil_board.client.identify().get("min_free_heap")))  # low-water mark after the cycle
     record.extra.update(_origin(variant, external_model_files, build_session))
