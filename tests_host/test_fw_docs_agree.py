@@ -173,11 +173,13 @@ def test_every_idf_py_command_uses_its_build_directorys_sdkconfig():
 
 
 def test_the_harness_prints_the_build_command_with_its_sdkconfig():
-    from tinyml_harness.hil_fixtures import idf_build_command
+    import shlex
 
-    command = idf_build_command("esp32c6", "default")
-    assert idf_py_problems(command) == [] and "set-target esp32c6" in command
-    assert "-B build_esp32c6_default -D SDKCONFIG=build_esp32c6_default/sdkconfig" in command
+    from tinyml_harness.firmware import Build
+
+    command = "idf.py " + shlex.join(Build(REPO_ROOT / "firmware", "esp32c6", "default").idf_args())
+    assert idf_py_problems(command) == [] and "IDF_TARGET=esp32c6" in command
+    assert "-B build_esp32c6_default " in command and "-D SDKCONFIG=build_esp32c6_default/sdkconfig " in command
 
 
 @pytest.mark.parametrize("command", [

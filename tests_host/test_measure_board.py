@@ -15,7 +15,15 @@ import pytest
 from targets.board.replies import CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport, UploadReport
 from targets.cost.estimator import estimate_latency
 from targets.cost.registry import load_targets
-from targets.measure.board import BoardRun, FirmwareFigures, board_record, rejected_record, tensor_mismatches
+from targets.measure.board import (
+    UNLABELLED_SAMPLES,
+    BoardRun,
+    FirmwareFigures,
+    board_record,
+    rejected_record,
+    tensor_mismatches,
+    unlabelled_inputs,
+)
 from targets.measure.shared import CHIP, LATENCY_LABEL, VIRTUAL_ENGINES, artifact_figures, board_conditions
 from targets.tflm.analysis import ModelAnalysis, OpInfo
 from targets.tflm.evaluate import HostEvaluation
@@ -86,6 +94,25 @@ def test_figures_come_from_the_boards_outputs_not_the_hosts():
     assert (record.extra["flips_to_wrong"], record.extra["flips_to_right"]) == (1, 1)
     assert record.per_class_accuracy == {"wave": 100.0, "punch": 100.0, "flex": 50.0}
     assert (record.max_class_drop_pp, record.extra["worst_class"]) == (50.0, "flex")
+
+
+def test_a_model_without_labelled_data_gets_every_board_figure_but_accuracy():
+    """A --model of another input shape: inputs without labels; outputs still compared."""
+    record = board_record(run(labels=None))
+    assert (record.accuracy, record.accuracy_drop_pp, record.test_samples) == (None, None, None)
+    assert record.correct_bitmap is None and not record.per_class_accuracy and not record.flipped_samples
+    assert record.extra["no_labelled_data"] is True
+    assert record.extra["notes"] == ["accuracy n/a: no labelled data for this input shape (4,); board outputs "
+                                     "compared with host TFLM on 6 seeded random inputs"]
+    assert record.max_lsb_diff == 2 and record.extra["eval_samples"] == 6
+    assert (record.arena_bytes, record.latency_us, record.macs) == (4680, 810.5, 1296)
+
+
+def test_unlabelled_inputs_have_the_models_input_shape_and_are_seeded():
+    x = unlabelled_inputs(TensorSpec("int8", (1, 50, 12), 0.05, -3, 600))
+    assert x.shape == (UNLABELLED_SAMPLES, 50, 12) and x.dtype == np.float32
+    assert -1.0 <= x.min() < x.max() <= 1.0
+    assert np.array_equal(x, unlabelled_inputs(TensorSpec("int8", (1, 50, 12), 0.05, -3, 600)))
 
 
 def test_a_chip_record_carries_measured_latency_and_the_chips_figures():

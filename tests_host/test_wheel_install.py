@@ -2,29 +2,16 @@
 
 The Python side reads files of the firmware's tree (the protocol vocabulary, the op list the
 firmware registers, the sdkconfig defaults); the wheel carries that tree as the data-only
-package `tinyml_firmware`. Built here from the repository's files with the installed
-setuptools (no download), installed with --no-deps into a venv that sees this machine's
-packages, and run from a directory outside the checkout with no PYTHONPATH.
+package `tinyml_firmware`. Built and installed by tests_host/wheel_venv.py (the `installed`
+fixture), and run from a directory outside the checkout with no PYTHONPATH.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _repository_files() -> list[str]:
-    """Tracked and new (not ignored) files: what a clean checkout of this tree would hold."""
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
-    return [line for line in out.stdout.splitlines() if (ROOT / line).is_file()]
+from tests_host.wheel_venv import ROOT, venv_env
 
 
 def test_the_package_list_names_every_library_package():
@@ -37,29 +24,12 @@ def test_the_package_list_names_every_library_package():
     assert config["package-dir"] == {"tinyml_firmware": "firmware"}
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("needs a git checkout to know the repository's files")
-    work = tmp_path_factory.mktemp("wheel")
-    source = work / "source"
-    for name in _repository_files():
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(work / "dist"), str(source)], check=True, capture_output=True, timeout=600)
-    wheel = next((work / "dist").glob("*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(work / "venv")], check=True)
-    python = work / "venv" / "bin" / "python"
-    # --ignore-installed: the venv sees this machine's (editable) install, which pip would keep
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", str(wheel)],
-                   check=True, capture_output=True, timeout=600)
-    return python
-
-
 def _run(python: Path, code: str, cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([str(python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return _run_args(python, ["-c", code], cwd)
+
+
+def _run_args(python: Path, args: list[str], cwd: Path) -> str:
+    proc = subprocess.run([str(python), *args], cwd=cwd, env=venv_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -84,3 +54,16 @@ def test_an_installed_wheel_loads_as_a_pytest_plugin(installed, tmp_path):
     the harness, and the harness's options and markers are there."""
     out = _run(installed, "import pytest, sys; sys.exit(pytest.main(['--help']))", tmp_path)
     assert "--dataset" in out and "--build-jobs" in out and "--update-baseline" in out
+
+
+def test_an_installed_wheel_copies_out_the_firmware_it_carries(installed, tmp_path):
+    """`python -m tinyml_harness.firmware` in a user's directory: the venv's tinyml_firmware
+    becomes ./firmware, where pytest's --firmware-dir looks by default."""
+    out = _run_args(installed, ["-m", "tinyml_harness.firmware", "--target", "esp32c6", "--copy-only"], tmp_path)
+    copied, command = out.splitlines()
+    source = copied.removeprefix("copied the harness's firmware tree ").split(" -> ")[0]
+    assert source.startswith(str(installed.parent.parent)) and source.endswith("tinyml_firmware")
+    assert copied.endswith(f" -> {tmp_path / 'firmware'}")
+    assert command.startswith(f"(cd {tmp_path / 'firmware'} && idf.py -B build_esp32c6_default ")
+    for name in ("CMakeLists.txt", "main/registered_ops.txt", "core/protocol_vocabulary.def", "sdkconfig.ci.default"):
+        assert (tmp_path / "firmware" / name).read_bytes() == (ROOT / "firmware" / name).read_bytes(), name

@@ -1,4 +1,5 @@
-"""pytest plugin for the hardware-in-the-loop suite (tests_hil), on top of pytest-embedded.
+"""pytest plugin for the hardware-in-the-loop gate (tinyml_harness.hil_gate, imported by
+tests_hil and by a user's repository), on top of pytest-embedded.
 
 pytest-embedded owns the board connection: its `dut` fixture, its flashing (esptool, from
 the ESP-IDF build directory `firmware/build_<target>_<config>`), its expect API and its
@@ -208,17 +209,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         build = state.firmware_dir / f"build_{t}_{state.config_name}"
         if not (build / "flasher_args.json").exists():
             problems.append(f"No firmware for target {t}: {build} has no flasher_args.json "
-                            f"(build it: cd firmware && {idf_build_command(t, state.config_name)}).")
+                            f"(build it, with ESP-IDF: python -m tinyml_harness.firmware --target {t} "
+                            f"--config {state.config_name} {state.firmware_dir}).")
+    if problems and not config.option.markexpr:
+        problems.append("(plain `pytest` selected the HIL gate: add `addopts = -m \"not hil\"` to the [pytest] "
+                        "section so that only `pytest -m hil` runs it)")
     if problems:
         raise pytest.UsageError("\n".join(problems))
-
-
-def idf_build_command(target: str, config: str) -> str:
-    """The idf.py line that builds firmware/build_<target>_<config> as idf-build-apps does,
-    with that directory's own sdkconfig (firmware/sdkconfig holds whichever app was built last)."""
-    build = f"build_{target}_{config}"
-    return (f"idf.py -B {build} -D SDKCONFIG={build}/sdkconfig -D "
-            f"SDKCONFIG_DEFAULTS='sdkconfig.defaults;sdkconfig.ci.{config}' set-target {target} build")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -325,6 +322,24 @@ def hil_board(dut: Any, target: str, hil_state: HilState, pytestconfig: pytest.C
         raise BoardTimeout(f"{exc.what} (is the cable on the right port? {console_hint(target)})",
                            exc.timeout, exc.last_lines) from None
     yield board
+
+
+def hil_test_split(prepared_data: Any, config: pytest.Config) -> tuple[Any, Any]:
+    """The test split a board streams: all of it, or the first --hil-samples."""
+    from tinyml_harness.plugin import settings
+
+    limit = settings(config).hil_samples
+    x, y = prepared_data.x_test, prepared_data.y_test
+    return (x[:limit], y[:limit]) if limit else (x, y)
+
+
+@pytest.fixture(scope="session")
+def float32_host_eval(built_variants: Any, prepared_data: Any, pytestconfig: pytest.Config) -> Any:
+    """The float32 parent on host TFLM, same samples: the reference for accuracy drop."""
+    from targets.tflm.evaluate import evaluate_on_host
+
+    x, y = hil_test_split(prepared_data, pytestconfig)
+    return evaluate_on_host("float32", built_variants["float32"].tflite_bytes, x, y, reference=False)
 
 
 # --------------------------------------------------------------------------- firmware figures

@@ -44,6 +44,18 @@ class HostSide:
     estimate: LatencyEstimate  # the target's cost model
 
 
+#: Inputs streamed through a model that has no labelled data of its input shape: enough to
+#: compare the board's outputs with host TFLM's, not to measure an accuracy.
+UNLABELLED_SAMPLES = 8
+NO_LABELLED_DATA = "accuracy n/a: no labelled data for this input shape"
+
+
+def unlabelled_inputs(model_input: TensorSpec, count: int = UNLABELLED_SAMPLES, seed: int = 0) -> np.ndarray:
+    """Seeded uniform inputs in [-1, 1] of the model's own input shape (batch 1 dropped): the
+    board and host TFLM each run them, so their outputs can be compared."""
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(count, *model_input.shape[1:])).astype(np.float32)
+
+
 def host_side(variant: str, model: bytes, x: np.ndarray, y: np.ndarray, target: TargetProfile) -> HostSide:
     evaluation = evaluate_on_host(variant, model, x, y, reference=False)
     inputs = quantize_input(x, evaluation.input)  # the model's own input scale / zero point
@@ -65,7 +77,7 @@ class BoardRun:
     cycle: CycleResult
     host: HostEvaluation
     reference: HostEvaluation
-    labels: np.ndarray
+    labels: np.ndarray | None  # None: inputs without labels (unlabelled_inputs), no accuracy
     class_names: Sequence[str]
     estimate: LatencyEstimate
     firmware: FirmwareFigures
@@ -100,30 +112,36 @@ def board_record(run: BoardRun) -> ResultRecord:
     """The record of one cycle: accuracy and bit-exactness from the board's own outputs,
     arena and heap from its upload report, latency from its bench (on a chip only)."""
     cycle, host, conditions = run.cycle, run.host, run.conditions
-    labels = np.asarray(run.labels)
-    samples = len(labels)
+    samples = len(cycle.evaluation.outputs)
     out_dtype = np.dtype(host.output.dtype)
     board_out = np.stack([np.frombuffer(o, dtype=out_dtype) for o in cycle.evaluation.outputs])
     host_out = np.asarray(host.raw_outputs).reshape(samples, -1)
     diff = np.abs(board_out.astype(np.float64) - host_out.astype(np.float64)).max(axis=1)
     max_lsb_diff = int(diff.max()) if out_dtype.kind in "iu" else None
-    scores = dequantize_output(board_out.reshape(host_out.shape), host.output)
-    correct = np.asarray(scores).reshape(samples, -1).argmax(axis=1) == labels
-    accuracy = float(correct.mean() * 100.0)
     figures = artifact_figures(run.model)
     arena = cycle.upload.arena_used_bytes
     record = ResultRecord(
         variant=run.variant, target=run.target, source=conditions.source,
-        accuracy=accuracy, accuracy_drop_pp=run.reference.accuracy - accuracy,
         model_bytes=figures.model_bytes, gzip_bytes=figures.gzip_bytes, model_sha256=figures.sha256,
         arena_bytes=arena, arena_source=conditions.arena_source(host.arena_source),
         macs=host.analysis.macs, ops=list(host.analysis.ops), deployable=True, fits=True,
         latency_us=cycle.timing.median_us if conditions.measures_latency else None,
         latency_est_us=run.estimate.total_us,
-        max_lsb_diff=max_lsb_diff, test_samples=samples, provenance=dict(run.provenance),
+        max_lsb_diff=max_lsb_diff, provenance=dict(run.provenance),
         flash_bytes=run.firmware.image_bytes,  # the model lives in RAM: flash holds the image
         extra=estimate_extra(run.estimate))
-    set_correctness(record, correct, labels, run.class_names, run.reference.predictions == labels)
+    if run.labels is None:  # the host gate's words for the same case (targets.measure.host)
+        record.extra.update(no_labelled_data=True, notes=[
+            f"{NO_LABELLED_DATA} {tuple(host.input.shape[1:])}; board outputs compared with host TFLM on "
+            f"{samples} seeded random inputs"])
+    else:
+        labels = np.asarray(run.labels)
+        scores = dequantize_output(board_out.reshape(host_out.shape), host.output)
+        correct = np.asarray(scores).reshape(samples, -1).argmax(axis=1) == labels
+        record.accuracy = float(correct.mean() * 100.0)
+        record.accuracy_drop_pp = run.reference.accuracy - record.accuracy
+        record.test_samples = samples
+        set_correctness(record, correct, labels, run.class_names, run.reference.predictions == labels)
     record.extra.update(_board_extra(run, diff if max_lsb_diff else None))
     return record
 
@@ -145,7 +163,7 @@ def _board_extra(run: BoardRun, lsb_diff: np.ndarray | None) -> dict[str, Any]:
         "firmware_image_bytes": firmware.image_bytes if firmware.image_bytes is not None else firmware.note,
         "firmware_static_ram_bytes": (firmware.static_ram_bytes
                                       if firmware.static_ram_bytes is not None else firmware.note),
-        "eval_samples": len(run.labels), "eval_seconds": round(cycle.evaluation.seconds, 3),
+        "eval_samples": len(cycle.evaluation.outputs), "eval_seconds": round(cycle.evaluation.seconds, 3),
         "upload_seconds": round(cycle.upload.seconds, 3), "cycle_seconds": round(cycle.seconds, 3),
         "lsb_diff_per_sample": [int(d) for d in lsb_diff] if lsb_diff is not None else [],
         "recoveries": [event.__dict__ for event in run.recoveries],
