@@ -19,7 +19,7 @@ from targets.cost.registry import (
     write_coefficients,
 )
 
-IDF_TARGETS = ["esp32", "esp32s3", "esp32c3", "esp32c6"]
+IDF_TARGETS = ["esp32", "esp32s3", "esp32c3", "esp32c6", "esp32p4"]
 
 
 def test_shipped_registry_has_the_idf_targets_and_an_estimate_only_one():
@@ -112,7 +112,7 @@ def test_one_name_or_a_comma_list_selects_those_in_given_order():
 
 @pytest.mark.parametrize("option", ["esp8266", "esp32,esp32h2", "esp32,,esp32s3"])
 def test_unknown_target_lists_known_ones(option):
-    with pytest.raises(UnknownTargetError, match="known targets: esp32, esp32s3, esp32c3, esp32c6") as info:
+    with pytest.raises(UnknownTargetError, match="known targets: esp32, esp32s3, esp32c3, esp32c6, esp32p4") as info:
         select_targets(option, IDF_TARGETS)
     assert option.split(",")[-1] in str(info.value) or ",," in option
 
