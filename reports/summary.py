@@ -287,7 +287,8 @@ def _display_key(record: ResultRecord) -> tuple:
 def _expected_error(record: ResultRecord) -> str:
     """An estimate's expected error (docs/LATENCY.md), and its esp_nn_off figure when there is one."""
     pct = record.latency_est_error_pct
-    text = f" (±{pct:.0f} %)" if pct is not None else " (not validated)"
+    text = (f" (±{pct:.0f} %)" if pct is not None
+            else " (not validated)" if record.extra.get("latency_est_expected_error") else "")
     off = (record.extra.get("latency_est_us_by_config") or {}).get("esp_nn_off")
     return text + (f"; esp_nn_off {_num(off)}" if off is not None else "")
 

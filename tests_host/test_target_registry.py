@@ -89,14 +89,14 @@ def test_a_coefficient_with_an_empty_source_is_refused(tmp_path, source):
         load_targets(path)
 
 
-def test_riscv_targets_without_fpu_charge_float_far_above_int8():
+def test_riscv_targets_without_fpu_charge_float_above_the_reference_int8_loops():
     targets = load_targets()
     for name in ("esp32c3", "esp32c6"):
-        cost = targets[name].cost
-        assert cost.coefficient("float32", "conv").value > 10 * cost.coefficient("int8", "conv").value
-        assert "FPU" in cost.coefficient("float32", "conv").source
-    esp32 = targets["esp32"].cost
-    assert esp32.coefficient("float32", "conv").value < targets["esp32c3"].cost.coefficient("float32", "conv").value
+        for kind in ("conv", "conv_1x1", "depthwise_conv", "fully_connected", "per_element"):
+            reference = targets[name].cost_for("esp_nn_off").coefficient("int8", kind)
+            float32 = targets[name].cost.coefficient("float32", kind)
+            assert float32.value > reference.value > targets[name].cost.coefficient("int8", kind).value
+            assert "soft-float" in float32.source
 
 
 @pytest.mark.parametrize("option", [None, "auto", "all", " all "])

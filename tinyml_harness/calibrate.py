@@ -91,7 +91,7 @@ def measured_models(records: Iterable[ResultRecord]) -> tuple[list[MeasuredModel
             continue
         # kernel / channels are optional (older profiles): without them a conv is charged as kxk
         ops = [OpInfo(int(p["index"]), str(p["op"]), int(p["macs"]), str(p["dtype"]), int(p["elements"]),
-                      tuple(p.get("kernel", (0, 0))), tuple(p.get("channels", (0, 0))))  # type: ignore[arg-type]
+                      tuple(p.get("kernel", (0, 0))), tuple(p.get("channels", (0, 0))))
                for p in profile]
         models.append(MeasuredModel(r.variant, r.target, ops, [float(p["cycles"]) for p in profile]))
     return models, notes

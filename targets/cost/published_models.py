@@ -138,7 +138,7 @@ class PublishedModel:
     def __init__(self, name: str, rows: list[dict]) -> None:
         self.name = name
         self.op_infos = [OpInfo(index, r["op"], r["macs"], r["dtype"], r["elements"],
-                                tuple(r["kernel"]), tuple(r["channels"]))  # type: ignore[arg-type]
+                                tuple(r["kernel"]), tuple(r["channels"]))
                          for index, r in enumerate(rows)]
 
     @property
