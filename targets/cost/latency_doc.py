@@ -80,6 +80,11 @@ def _gesture_shares() -> str:
     return ", ".join(f"{kind} {100 * share:.0f} %" for kind, share in sorted(shares.items(), key=lambda x: -x[1]))
 
 
+def _copied() -> str:
+    return ", ".join(f"{t} has no published figure and takes {c}'s coefficients, not validated"
+                     for t, c in COPIED_FROM.items())
+
+
 def render() -> str:
     models = load()
     mac_rows = "\n".join(f"| {r.chip} | {r.function} | {r.data_info} | {r.ansi_c_ticks} | {r.optimized_ticks} "
@@ -118,8 +123,8 @@ ANSI C columns ({", ".join(t for t, chips in RATE_TABLE.items() if len(chips) > 
 gives them generic C only, and the same C code differs up to 4.8x per MAC between the two
 tables, measured with operands in external RAM of different speeds). A target with one
 published figure per config gets its MAC scale from it and its element scale in the ratio
-fitted for {", ".join(f"{t} on {lender}" for t, lender in RATIO_FROM.items())}. {", ".join(f"{t} has no published figure and takes {c}'s coefficients, not validated"
-                    for t, c in COPIED_FROM.items())}; stm32f4 keeps its hand estimates.
+fitted for {", ".join(f"{t} on {lender}" for t, lender in RATIO_FROM.items())}.
+{_copied()}; stm32f4 keeps its hand estimates.
 
 The published models are rebuilt from their definitions (`targets/cost/published_models.py`:
 person detection = MobileNet v1 alpha 0.25 on 96x96x1, whose {len(models["person_detection"].op_infos)}
