@@ -181,10 +181,13 @@ def test_an_uncalibrated_estimate_is_labelled_an_estimate_in_the_record(targets,
         assert list(by_config) == list(target.configs) and by_config["default"] == record.latency_est_us
         if "esp_nn_off" in by_config:
             assert by_config["esp_nn_off"] > by_config["default"]
-        error = expected_error(target.name)
+        error = expected_error(target.name, dtypes=("int8",))
         assert record.latency_est_error_pct == (None if error.held_out_pct is None else round(error.held_out_pct, 1))
         assert record.extra["latency_est_expected_error"] == error.describe()
     assert 0 < measurements.record(measured, None, targets["esp32"]).latency_est_error_pct < 50
+    as_float = measurements.record(dataclasses.replace(measured, analysis=analyses["float32"]), None, targets["esp32"])
+    assert as_float.latency_est_error_pct is None  # Espressif publishes no float32 figure
+    assert "no float32 figure" in as_float.extra["latency_est_expected_error"]
     odd = dataclasses.replace(analyses["int8"], op_infos=[OpInfo(0, "BATCH_MATMUL", 4096, "int8", 256)])
     record = measurements.record(dataclasses.replace(measured, analysis=odd), None, targets["esp32"])
     assert any("BATCH_MATMUL" in n for n in record.extra["estimate_notes"])

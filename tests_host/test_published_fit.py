@@ -62,6 +62,8 @@ def test_expected_error_is_the_worst_held_out_figure_of_its_config(all_checks):
         assert f"within {100 * worst:.0f} %" in error.describe()
     assert expected_error("esp32c6").held_out_pct is None
     assert "not validated" in expected_error("stm32f4").describe()
+    float_error = expected_error("esp32", dtypes=("float32", "int8"))  # no published float figure
+    assert float_error.held_out_pct is None and "no float32 figure" in float_error.describe()
 
 
 def test_registry_coefficients_are_the_fit_and_name_their_rows():

@@ -53,6 +53,8 @@ class LatencyEstimate:
     calibrated: bool = False
     """True only if every coefficient used came from a bench calibration."""
     notes: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    """The cost dtypes whose rates it used (int8, float32): what its expected error covers."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def estimate_latency(analysis: HasOps, target: TargetProfile, config: str = DEFA
         config=config,
         calibrated=all(c.calibrated for c in used),
         notes=tuple(notes),
+        dtypes=tuple(sorted({COST_DTYPE.get(info.dtype, "float32") for info in analysis.op_infos})),
     )
 
 

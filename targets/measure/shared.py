@@ -89,7 +89,8 @@ def estimate_extra(estimate: LatencyEstimate, per_config: Sequence[LatencyEstima
 
     extra = {"latency_est_label": LATENCY_LABEL, "latency_est_calibrated": estimate.calibrated,
              "latency_est_config": estimate.config,
-             "latency_est_expected_error": expected_error(estimate.target, estimate.config).describe(),
+             "latency_est_expected_error": expected_error(estimate.target, estimate.config,
+                                                          estimate.dtypes).describe(),
              "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]}
     if per_config:
         extra["latency_est_us_by_config"] = {e.config: round(e.total_us, 1) for e in per_config}
@@ -102,7 +103,7 @@ def expected_error_pct(estimate: LatencyEstimate) -> float | None:
     """The estimate's expected error in percent (worst held-out published figure), None if unvalidated."""
     from targets.cost.published_fit import expected_error
 
-    pct = expected_error(estimate.target, estimate.config).held_out_pct
+    pct = expected_error(estimate.target, estimate.config, estimate.dtypes).held_out_pct
     return None if pct is None else round(pct, 1)
 
 
