@@ -181,3 +181,35 @@ def test_write_coefficients_refuses_unknown_keys(tmp_path):
     with pytest.raises(TargetRegistryError, match=r"no line 'conv = \.\.\.' in section \[esp8266.cost.int8\]"):
         write_coefficients(path, "esp8266", {"int8.conv": 1.0})
     assert path.read_text() == DEFAULT_TARGETS_FILE.read_text()
+
+
+def test_a_firmware_config_has_its_own_int8_rates_and_inherits_the_rest(tmp_path):
+    """[<target>.config_cost.<config>]: what it sets replaces default's, what it leaves out is default's."""
+    targets = load_targets()
+    esp32 = targets["esp32"]
+    off = esp32.cost_for("esp_nn_off")
+    assert esp32.configs == ("default", "esp_nn_off") and esp32.cost_for() is esp32.cost
+    assert off.coefficient("int8", "conv").value > esp32.cost.coefficient("int8", "conv").value
+    assert off.coefficient("float32", "conv") == esp32.cost.coefficient("float32", "conv")
+    assert off.per_op_overhead_cycles == esp32.cost.per_op_overhead_cycles
+    with pytest.raises(KeyError, match="esp32 has no cost model for firmware config 'embedded'"):
+        esp32.cost_for("embedded")
+    path = tmp_path / "targets.toml"
+    text = DEFAULT_TARGETS_FILE.read_text()
+    path.write_text(text.replace("[esp32.config_cost.esp_nn_off.int8]\n",
+                                 "[esp32.config_cost.esp_nn_off.int8]\nsoftmax = { value = 1, source = \"x\" }\n"))
+    with pytest.raises(TargetRegistryError, match=r"\[esp32.config_cost.esp_nn_off.int8\] has unknown key"):
+        load_targets(path)
+    path.write_text(text + '\n[esp32s3.config_cost.default]\nper_op_overhead_cycles = { value = 1, source = "x" }\n')
+    with pytest.raises(TargetRegistryError, match=r"'default' is \[esp32s3.cost\] itself"):
+        load_targets(path)
+
+
+def test_write_coefficients_reaches_a_firmware_configs_table(tmp_path):
+    path = tmp_path / "targets.toml"
+    path.write_text(DEFAULT_TARGETS_FILE.read_text())
+    write_coefficients(path, "esp32s3", {"int8.conv_1x1": 9.5}, config="esp_nn_off", source="bench run 7")
+    targets = load_targets(path)
+    assert targets["esp32s3"].cost_for("esp_nn_off").coefficient("int8", "conv_1x1") == \
+        Coefficient(9.5, "bench run 7", True)
+    assert targets["esp32s3"].cost == load_targets()["esp32s3"].cost  # default untouched
