@@ -1,6 +1,7 @@
 """Target registry: the chips we estimate for and test on, read from targets/cost/targets.toml.
 
 A target (ESP-IDF's word: a chip family) has a clock, memory figures and a cost model
+per firmware config (`default`, and e.g. `esp_nn_off` built from sdkconfig.ci.esp_nn_off)
 whose every coefficient carries where it came from and whether a bench run calibrated
 it. Selection follows pytest-embedded's `--target`: auto / all -> every target.
 """
