@@ -204,6 +204,9 @@ def _source_section(source: str, records: list[ResultRecord],
     targets = sorted({r.target for r in records})
     latency = "latency_est_us" if source != "hil" else "latency_us"
     lines = [f"## {source}{emulated}", "", f"- {SOURCE_LABELS.get(source, source)}",
+             *(["- latency: estimate (est.) for the default firmware config, ± its expected error: the worst "
+                "Espressif-published figure held out of the cost model's fit (docs/LATENCY.md); "
+                "esp_nn_off: the estimate for sdkconfig.ci.esp_nn_off"] if latency == "latency_est_us" else []),
              "- arena: as TFLM reports it; " + ("the 64-bit host build's figure, the same for every target"
                                                  if source == "host-tflm" else "per board"), ""]
     header = ["variant", "model", "gzip", "arena", "accuracy %", "drop pp", "worst class drop pp"]
@@ -229,6 +232,8 @@ def _source_section(source: str, records: list[ResultRecord],
             on_target = per_target.get(t)
             value = getattr(on_target, latency) if on_target else None
             cell = _num(value)
+            if on_target is not None and source != "hil" and value is not None:
+                cell += _expected_error(on_target)
             if on_target is not None and source == "hil":
                 cell += (f" ({_estimate_error(on_target.latency_us, on_target.latency_est_us)})"
                          if on_target.latency_us else "")
@@ -277,6 +282,15 @@ def _display_key(record: ResultRecord) -> tuple:
     else:
         group = (1, 0, sparsity_of(record) or 0.0)
     return (*group, record.variant, record.source)
+
+
+def _expected_error(record: ResultRecord) -> str:
+    """An estimate's expected error (docs/LATENCY.md), and its esp_nn_off figure when there is one."""
+    pct = record.latency_est_error_pct
+    text = (f" (±{pct:.0f} %)" if pct is not None
+            else " (not validated)" if record.extra.get("latency_est_expected_error") else "")
+    off = (record.extra.get("latency_est_us_by_config") or {}).get("esp_nn_off")
+    return text + (f"; esp_nn_off {_num(off)}" if off is not None else "")
 
 
 def _estimate_error(measured: float | None, estimate: float | None) -> str:

@@ -31,7 +31,7 @@ def synthetic_profile(rng: np.random.Generator, scale: int, truth: dict[str, flo
     profile = []
     for i, (op, macs, elements) in enumerate(ops):
         key = f"int8.{KIND[op]}" if op in KIND else "int8.per_element"
-        work = macs if op in KIND else elements
+        work = macs if op in KIND else 0 if op == "RESHAPE" else elements  # a reshape: overhead only
         cycles = (truth["per_op_overhead_cycles"] + truth[key] * work) * rng.normal(1.0, noise)
         profile.append({"index": i, "op": op, "us": cycles / 240, "cycles": int(cycles),
                         "macs": macs, "elements": elements, "dtype": "int8"})

@@ -251,7 +251,7 @@ def missing_for(target: str, config: str) -> list[str]:
 def test_every_config_idf_build_apps_builds_by_default_has_what_it_needs(tmp_path):
     apps = apps_idf_build_apps_would_build(tmp_path, {})
     pairs = {(a["target"], a["config"]) for a in apps}
-    targets = {"esp32", "esp32s3", "esp32c3", "esp32c6"}
+    targets = {"esp32", "esp32s3", "esp32c3", "esp32c6", "esp32p4"}
     assert {t for t, _ in pairs} == targets
     assert {c for _, c in pairs} >= {"default", "esp_nn_off"}
     problems = {f"build_{t}_{c}": missing_for(t, c) for t, c in sorted(pairs)}
@@ -261,7 +261,7 @@ def test_every_config_idf_build_apps_builds_by_default_has_what_it_needs(tmp_pat
 def test_embedded_config_builds_once_its_model_is_declared_ready(tmp_path):
     apps = apps_idf_build_apps_would_build(tmp_path, {"TMH_EMBEDDED_MODEL_READY": "yes"})
     assert {a["target"] for a in apps if a["config"] == "embedded"} == {
-        "esp32", "esp32s3", "esp32c3", "esp32c6"}
+        "esp32", "esp32s3", "esp32c3", "esp32c6", "esp32p4"}
 
 
 def test_the_config_check_notices_a_missing_embedded_model():

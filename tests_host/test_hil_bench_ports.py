@@ -102,7 +102,8 @@ def test_kconfig_baud_help_names_a_key_bench_toml_accepts(tmp_path):
 
 @pytest.mark.parametrize("target,port,other", [
     ("esp32s3", "USB-Serial-JTAG", "USB-UART bridge"), ("esp32c3", "console UART", "USB-Serial-JTAG"),
-    ("esp32c6", "console UART", "USB-Serial-JTAG"), ("esp32", "console UART", "USB-Serial-JTAG")])
+    ("esp32c6", "console UART", "USB-Serial-JTAG"), ("esp32", "console UART", "USB-Serial-JTAG"),
+    ("esp32p4", "console UART", "USB-Serial-JTAG")])
 def test_timeout_hint_names_the_console_the_firmware_serves_and_the_other_port(target, port, other):
     """The hint follows the console each target's sdkconfig.defaults.<target> chooses."""
     hint = hil_fixtures.console_hint(target)

@@ -94,6 +94,17 @@ def test_summary_has_one_table_per_source_with_targets_as_columns():
     assert text.splitlines()[2].startswith("**PASS")
 
 
+def test_each_estimate_carries_its_expected_error_and_its_esp_nn_off_figure():
+    records = gesture_run(targets=("esp32", "esp32c6"), variants=["ptq_int8"])
+    records[0].latency_est_error_pct = 22.0
+    records[0].extra.update(latency_est_us_by_config={"default": 800.0, "esp_nn_off": 6800.0},
+                            latency_est_expected_error="within 22 % ...")
+    records[1].extra.update(latency_est_expected_error="not validated: ...")
+    text = build_summary(records)
+    assert "| 800 (±22 %); esp_nn_off 6,800 | 800 (not validated) |" in text
+    assert "± its expected error" in text and "docs/LATENCY.md" in text
+
+
 def test_regressions_come_first_and_read_in_ten_seconds(tmp_path):
     old = gesture_run(targets=("esp32",))
     write_baseline(tmp_path / "b.json", old, {}, "first", complete=True)

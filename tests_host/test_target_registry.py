@@ -19,7 +19,7 @@ from targets.cost.registry import (
     write_coefficients,
 )
 
-IDF_TARGETS = ["esp32", "esp32s3", "esp32c3", "esp32c6"]
+IDF_TARGETS = ["esp32", "esp32s3", "esp32c3", "esp32c6", "esp32p4"]
 
 
 def test_shipped_registry_has_the_idf_targets_and_an_estimate_only_one():
@@ -89,14 +89,14 @@ def test_a_coefficient_with_an_empty_source_is_refused(tmp_path, source):
         load_targets(path)
 
 
-def test_riscv_targets_without_fpu_charge_float_far_above_int8():
+def test_riscv_targets_without_fpu_charge_float_above_the_reference_int8_loops():
     targets = load_targets()
     for name in ("esp32c3", "esp32c6"):
-        cost = targets[name].cost
-        assert cost.coefficient("float32", "conv").value > 10 * cost.coefficient("int8", "conv").value
-        assert "FPU" in cost.coefficient("float32", "conv").source
-    esp32 = targets["esp32"].cost
-    assert esp32.coefficient("float32", "conv").value < targets["esp32c3"].cost.coefficient("float32", "conv").value
+        for kind in ("conv", "conv_1x1", "depthwise_conv", "fully_connected", "per_element"):
+            reference = targets[name].cost_for("esp_nn_off").coefficient("int8", kind)
+            float32 = targets[name].cost.coefficient("float32", kind)
+            assert float32.value > reference.value > targets[name].cost.coefficient("int8", kind).value
+            assert "soft-float" in float32.source
 
 
 @pytest.mark.parametrize("option", [None, "auto", "all", " all "])
@@ -112,7 +112,7 @@ def test_one_name_or_a_comma_list_selects_those_in_given_order():
 
 @pytest.mark.parametrize("option", ["esp8266", "esp32,esp32h2", "esp32,,esp32s3"])
 def test_unknown_target_lists_known_ones(option):
-    with pytest.raises(UnknownTargetError, match="known targets: esp32, esp32s3, esp32c3, esp32c6") as info:
+    with pytest.raises(UnknownTargetError, match="known targets: esp32, esp32s3, esp32c3, esp32c6, esp32p4") as info:
         select_targets(option, IDF_TARGETS)
     assert option.split(",")[-1] in str(info.value) or ",," in option
 
@@ -181,3 +181,35 @@ def test_write_coefficients_refuses_unknown_keys(tmp_path):
     with pytest.raises(TargetRegistryError, match=r"no line 'conv = \.\.\.' in section \[esp8266.cost.int8\]"):
         write_coefficients(path, "esp8266", {"int8.conv": 1.0})
     assert path.read_text() == DEFAULT_TARGETS_FILE.read_text()
+
+
+def test_a_firmware_config_has_its_own_int8_rates_and_inherits_the_rest(tmp_path):
+    """[<target>.config_cost.<config>]: what it sets replaces default's, what it leaves out is default's."""
+    targets = load_targets()
+    esp32 = targets["esp32"]
+    off = esp32.cost_for("esp_nn_off")
+    assert esp32.configs == ("default", "esp_nn_off") and esp32.cost_for() is esp32.cost
+    assert off.coefficient("int8", "conv").value > esp32.cost.coefficient("int8", "conv").value
+    assert off.coefficient("float32", "conv") == esp32.cost.coefficient("float32", "conv")
+    assert off.per_op_overhead_cycles == esp32.cost.per_op_overhead_cycles
+    with pytest.raises(KeyError, match="esp32 has no cost model for firmware config 'embedded'"):
+        esp32.cost_for("embedded")
+    path = tmp_path / "targets.toml"
+    text = DEFAULT_TARGETS_FILE.read_text()
+    path.write_text(text.replace("[esp32.config_cost.esp_nn_off.int8]\n",
+                                 "[esp32.config_cost.esp_nn_off.int8]\nsoftmax = { value = 1, source = \"x\" }\n"))
+    with pytest.raises(TargetRegistryError, match=r"\[esp32.config_cost.esp_nn_off.int8\] has unknown key"):
+        load_targets(path)
+    path.write_text(text + '\n[esp32s3.config_cost.default]\nper_op_overhead_cycles = { value = 1, source = "x" }\n')
+    with pytest.raises(TargetRegistryError, match=r"'default' is \[esp32s3.cost\] itself"):
+        load_targets(path)
+
+
+def test_write_coefficients_reaches_a_firmware_configs_table(tmp_path):
+    path = tmp_path / "targets.toml"
+    path.write_text(DEFAULT_TARGETS_FILE.read_text())
+    write_coefficients(path, "esp32s3", {"int8.conv_1x1": 9.5}, config="esp_nn_off", source="bench run 7")
+    targets = load_targets(path)
+    assert targets["esp32s3"].cost_for("esp_nn_off").coefficient("int8", "conv_1x1") == \
+        Coefficient(9.5, "bench run 7", True)
+    assert targets["esp32s3"].cost == load_targets()["esp32s3"].cost  # default untouched

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from targets.cost.estimator import COST_DTYPE, KIND_OF_OP, estimate_latency
+from targets.cost.estimator import COST_DTYPE, cost_kind, cost_work, estimate_latency
 from targets.cost.registry import (
     DEFAULT_TARGETS_FILE,
     Coefficient,
@@ -66,13 +66,10 @@ class Fit:
 
 def coefficient_key(info: OpInfo) -> str:
     """The estimator's (dtype, kind) for an op, as write_coefficients spells it."""
-    dtype = COST_DTYPE.get(info.dtype, "float32")
-    kind = KIND_OF_OP.get(info.op)
-    return f"{dtype}.{kind}" if kind is not None and info.macs else f"{dtype}.per_element"
+    return f"{COST_DTYPE.get(info.dtype, 'float32')}.{cost_kind(info)}"
 
 
-def _work(info: OpInfo) -> int:
-    return info.macs if (KIND_OF_OP.get(info.op) and info.macs) else info.elements
+_work = cost_work
 
 
 def measured_models(records: Iterable[ResultRecord]) -> tuple[list[MeasuredModel], list[str]]:
@@ -92,8 +89,10 @@ def measured_models(records: Iterable[ResultRecord]) -> tuple[list[MeasuredModel
             notes.append(f"skipped {r.variant}/{r.target}: profile lacks dtype/macs/elements "
                          f"for {missing[:3]}")
             continue
-        ops = [OpInfo(int(p["index"]), str(p["op"]), int(p["macs"]), str(p["dtype"]),
-                      int(p["elements"])) for p in profile]
+        # kernel / channels are optional (older profiles): without them a conv is charged as kxk
+        ops = [OpInfo(int(p["index"]), str(p["op"]), int(p["macs"]), str(p["dtype"]), int(p["elements"]),
+                      tuple(p.get("kernel", (0, 0))), tuple(p.get("channels", (0, 0))))
+               for p in profile]
         models.append(MeasuredModel(r.variant, r.target, ops, [float(p["cycles"]) for p in profile]))
     return models, notes
 

@@ -33,6 +33,9 @@ class ResultRecord:
     macs: int | None = None
     latency_us: float | None = None  # measured on a chip; None on host
     latency_est_us: float | None = None  # estimate from the target cost model
+    # Its expected error, percent: the worst published figure held out of the cost model's fit
+    # (docs/LATENCY.md); None where no published figure validates the target.
+    latency_est_error_pct: float | None = None
     ops: list[str] = field(default_factory=list)
     deployable: bool = True
     max_lsb_diff: int | None = None  # bit-exactness versus the reference

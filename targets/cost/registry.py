@@ -1,6 +1,7 @@
 """Target registry: the chips we estimate for and test on, read from targets/cost/targets.toml.
 
 A target (ESP-IDF's word: a chip family) has a clock, memory figures and a cost model
+per firmware config (`default`, and e.g. `esp_nn_off` built from sdkconfig.ci.esp_nn_off)
 whose every coefficient carries where it came from and whether a bench run calibrated
 it. Selection follows pytest-embedded's `--target`: auto / all -> every target.
 """
@@ -17,7 +18,11 @@ from pathlib import Path
 
 DEFAULT_TARGETS_FILE = Path(__file__).resolve().parent / "targets.toml"
 DTYPES = ("int8", "float32")
-KINDS = ("conv", "depthwise_conv", "fully_connected", "per_element")
+KINDS = ("conv", "conv_1x1", "depthwise_conv", "fully_connected", "elementwise", "per_element")
+#: Kinds a table may leave out: they are charged at this other kind's rate (files older than them).
+FALLBACK_KIND = {"conv_1x1": "conv", "elementwise": "per_element"}
+#: The firmware config whose coefficients are [<target>.cost]; others are [<target>.config_cost.<config>].
+DEFAULT_CONFIG = "default"
 _TARGET_KEYS: dict[str, type | tuple[type, ...]] = {
     "idf_target": bool, "clock_mhz": (int, float), "sram_bytes": int, "flash_bytes": int,
     "fw_ram_overhead_bytes": int, "fw_flash_overhead_bytes": int, "memory_source": str,
@@ -49,6 +54,8 @@ class CostModel:
     coefficients: Mapping[tuple[str, str], Coefficient] = field(hash=False)
 
     def coefficient(self, dtype: str, kind: str) -> Coefficient:
+        if (dtype, kind) not in self.coefficients and kind in FALLBACK_KIND:
+            kind = FALLBACK_KIND[kind]
         return self.coefficients[(dtype, kind)]
 
 
@@ -63,6 +70,21 @@ class TargetProfile:
     fw_flash_overhead_bytes: int
     cost: CostModel
     memory_source: str = ""
+    config_costs: Mapping[str, CostModel] = field(default_factory=dict, hash=False)
+    """Cost models of firmware configs other than `default` (sdkconfig.ci.<config>), e.g. esp_nn_off."""
+
+    @property
+    def configs(self) -> tuple[str, ...]:
+        """The firmware configs this target has a cost model for, `default` first."""
+        return (DEFAULT_CONFIG, *self.config_costs)
+
+    def cost_for(self, config: str = DEFAULT_CONFIG) -> CostModel:
+        if config == DEFAULT_CONFIG:
+            return self.cost
+        if config not in self.config_costs:
+            raise KeyError(f"target {self.name} has no cost model for firmware config {config!r} "
+                           f"(known: {', '.join(self.configs)})")
+        return self.config_costs[config]
 
 
 def _coefficient(path: Path, key: str, raw: object) -> Coefficient:
@@ -93,7 +115,7 @@ def _coefficient(path: Path, key: str, raw: object) -> Coefficient:
 def _target(path: Path, name: str, raw: object) -> TargetProfile:
     if not isinstance(raw, dict):
         raise TargetRegistryError(f"{path}: [{name}] must be a table")
-    unknown = set(raw) - set(_TARGET_KEYS) - {"cost"}
+    unknown = set(raw) - set(_TARGET_KEYS) - {"cost", "config_cost"}
     if unknown:
         raise TargetRegistryError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}")
     values = {}
@@ -108,24 +130,16 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
     cost = raw.get("cost")
     if not isinstance(cost, dict):
         raise TargetRegistryError(f"{path}: [{name}.cost] is missing")
-    unknown = set(cost) - {"per_op_overhead_cycles", *DTYPES}
-    if unknown:
-        raise TargetRegistryError(f"{path}: [{name}.cost] has unknown key(s) {sorted(unknown)}")
-    if "per_op_overhead_cycles" not in cost:
-        raise TargetRegistryError(f"{path}: {name}.cost is missing 'per_op_overhead_cycles'")
-    coefficients = {}
-    for dtype in DTYPES:
-        table = cost.get(dtype)
-        if not isinstance(table, dict):
-            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] is missing")
-        unknown = set(table) - set(KINDS)
-        if unknown:
-            raise TargetRegistryError(f"{path}: [{name}.cost.{dtype}] has unknown key(s) {sorted(unknown)}; "
-                                      f"allowed: {list(KINDS)}")
-        for kind in KINDS:
-            if kind not in table:
-                raise TargetRegistryError(f"{path}: {name}.cost.{dtype} is missing '{kind}'")
-            coefficients[(dtype, kind)] = _coefficient(path, f"{name}.cost.{dtype}.{kind}", table[kind])
+    default = _cost_model(path, f"{name}.cost", cost, None)
+    config_tables = raw.get("config_cost", {})
+    if not isinstance(config_tables, dict):
+        raise TargetRegistryError(f"{path}: [{name}.config_cost] must be a table of firmware configs")
+    configs = {}
+    for config, table in config_tables.items():
+        if config == DEFAULT_CONFIG or not isinstance(table, dict):
+            raise TargetRegistryError(f"{path}: [{name}.config_cost.{config}] must be a table, and "
+                                      f"'{DEFAULT_CONFIG}' is [{name}.cost] itself")
+        configs[config] = _cost_model(path, f"{name}.config_cost.{config}", table, default)
     return TargetProfile(
         name=name,
         idf_target=values["idf_target"],
@@ -134,13 +148,40 @@ def _target(path: Path, name: str, raw: object) -> TargetProfile:
         flash_bytes=values["flash_bytes"],
         fw_ram_overhead_bytes=values["fw_ram_overhead_bytes"],
         fw_flash_overhead_bytes=values["fw_flash_overhead_bytes"],
-        cost=CostModel(
-            per_op_overhead_cycles=_coefficient(path, f"{name}.cost.per_op_overhead_cycles",
-                                                cost["per_op_overhead_cycles"]),
-            coefficients=coefficients,
-        ),
+        cost=default,
         memory_source=values.get("memory_source", ""),
+        config_costs=configs,
     )
+
+
+def _cost_model(path: Path, section: str, cost: dict, inherit: CostModel | None) -> CostModel:
+    """One cost table; a config's table (`inherit` given) may leave out what it shares with default."""
+    unknown = set(cost) - {"per_op_overhead_cycles", *DTYPES}
+    if unknown:
+        raise TargetRegistryError(f"{path}: [{section}] has unknown key(s) {sorted(unknown)}")
+    if "per_op_overhead_cycles" in cost:
+        overhead = _coefficient(path, f"{section}.per_op_overhead_cycles", cost["per_op_overhead_cycles"])
+    elif inherit is None:
+        raise TargetRegistryError(f"{path}: {section} is missing 'per_op_overhead_cycles'")
+    else:
+        overhead = inherit.per_op_overhead_cycles
+    coefficients = dict(inherit.coefficients) if inherit is not None else {}
+    for dtype in DTYPES:
+        table = cost.get(dtype)
+        if table is None and inherit is not None:
+            continue
+        if not isinstance(table, dict):
+            raise TargetRegistryError(f"{path}: [{section}.{dtype}] is missing")
+        unknown = set(table) - set(KINDS)
+        if unknown:
+            raise TargetRegistryError(f"{path}: [{section}.{dtype}] has unknown key(s) {sorted(unknown)}; "
+                                      f"allowed: {list(KINDS)}")
+        for kind in KINDS:
+            if kind in table:
+                coefficients[(dtype, kind)] = _coefficient(path, f"{section}.{dtype}.{kind}", table[kind])
+            elif inherit is None and kind not in FALLBACK_KIND:
+                raise TargetRegistryError(f"{path}: {section}.{dtype} is missing '{kind}'")
+    return CostModel(per_op_overhead_cycles=overhead, coefficients=coefficients)
 
 
 def load_targets(path: Path | str = DEFAULT_TARGETS_FILE) -> dict[str, TargetProfile]:
@@ -188,27 +229,30 @@ def write_coefficients(
     coeffs: Mapping[str, float | Coefficient],
     *,
     source: str = "bench calibration",
+    config: str = DEFAULT_CONFIG,
 ) -> None:
     """Replace coefficients of one target in place, keeping every other line and comment.
 
     Keys: "per_op_overhead_cycles" or "<dtype>.<kind>" (e.g. "int8.conv"). A bare number
     becomes Coefficient(value, source, calibrated=True). Each coefficient must sit on one
     line of its section (the file's own layout); the result is re-validated before the
-    file is atomically replaced.
+    file is atomically replaced. `config` names a firmware config's table
+    ([<target>.config_cost.<config>]) instead of the default one ([<target>.cost]).
     """
     path = Path(path)
     lines = path.read_text().splitlines(keepends=True)
     for key, coefficient in coeffs.items():
         if not isinstance(coefficient, Coefficient):
             coefficient = Coefficient(float(coefficient), source, True)
+        base = f"{target}.cost" if config == DEFAULT_CONFIG else f"{target}.config_cost.{config}"
         if key == "per_op_overhead_cycles":
-            section, name = f"{target}.cost", key
+            section, name = base, key
         else:
             dtype, _, name = key.partition(".")
             if dtype not in DTYPES or name not in KINDS:
                 raise TargetRegistryError(f"{path}: cannot write {target}.{key}: key must be per_op_overhead_cycles "
                                           f"or <{'|'.join(DTYPES)}>.<{'|'.join(KINDS)}>")
-            section = f"{target}.cost.{dtype}"
+            section = f"{base}.{dtype}"
         _replace_line(path, lines, section, name, coefficient)
     text = "".join(lines)
     tomllib.loads(text)

@@ -17,7 +17,13 @@ import numpy as np
 from targets.board.replies import CycleResult, RecoveryEvent
 from targets.cost.estimator import LatencyEstimate, estimate_latency
 from targets.cost.registry import TargetProfile
-from targets.measure.shared import Conditions, artifact_figures, estimate_extra, set_correctness
+from targets.measure.shared import (
+    Conditions,
+    artifact_figures,
+    estimate_extra,
+    expected_error_pct,
+    set_correctness,
+)
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
 from targets.tflm.runner import dequantize_output, quantize_input
 from vocabulary.records import ResultRecord
@@ -105,7 +111,7 @@ def rejected_record(variant: str, target: str, conditions: Conditions, model: by
     return ResultRecord(variant=variant, target=target, source=conditions.source, deployable=True,
                         model_bytes=len(model), fits=False, error=error,
                         latency_est_us=estimate.total_us, ops=list(host.analysis.ops),
-                        extra=estimate_extra(estimate))
+                        latency_est_error_pct=expected_error_pct(estimate), extra=estimate_extra(estimate))
 
 
 def board_record(run: BoardRun) -> ResultRecord:
@@ -126,7 +132,7 @@ def board_record(run: BoardRun) -> ResultRecord:
         arena_bytes=arena, arena_source=conditions.arena_source(host.arena_source),
         macs=host.analysis.macs, ops=list(host.analysis.ops), deployable=True, fits=True,
         latency_us=cycle.timing.median_us if conditions.measures_latency else None,
-        latency_est_us=run.estimate.total_us,
+        latency_est_us=run.estimate.total_us, latency_est_error_pct=expected_error_pct(run.estimate),
         max_lsb_diff=max_lsb_diff, provenance=dict(run.provenance),
         flash_bytes=run.firmware.image_bytes,  # the model lives in RAM: flash holds the image
         extra=estimate_extra(run.estimate))

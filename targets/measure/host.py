@@ -17,7 +17,7 @@ import numpy as np
 
 from targets.cost.estimator import estimate_latency, fits
 from targets.cost.registry import TargetProfile
-from targets.measure.shared import HOST, artifact_figures, estimate_extra, set_correctness
+from targets.measure.shared import HOST, artifact_figures, estimate_extra, expected_error_pct, set_correctness
 from targets.tflm.analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
 from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
@@ -145,9 +145,11 @@ class HostMeasurements:
         record.macs, record.ops = analysis.macs, list(analysis.ops)
         record.deployable = deployable and analysis.deployable
         record.arena_bytes, record.arena_source = measured.arena_bytes, measured.arena_source
-        estimate = estimate_latency(analysis, target)
+        per_config = [estimate_latency(analysis, target, config) for config in target.configs]
+        estimate = per_config[0]
         record.latency_est_us = round(estimate.total_us, 1)
-        record.extra.update({**estimate_extra(estimate), "param_bytes": analysis.param_bytes,
+        record.latency_est_error_pct = expected_error_pct(estimate)
+        record.extra.update({**estimate_extra(estimate, per_config), "param_bytes": analysis.param_bytes,
                              "peak_activation_bytes": analysis.peak_activation_bytes})
         if measured.problems:
             record.extra["problems"] = list(measured.problems)

@@ -81,14 +81,30 @@ def artifact_figures(data: bytes) -> ArtifactFigures:
                            hashlib.sha256(data).hexdigest())
 
 
-def estimate_extra(estimate: LatencyEstimate) -> dict:
-    """The estimate's label and breakdown, stored beside latency_est_us; its notes (work the
-    cost model has no rate for) when there are any."""
+def estimate_extra(estimate: LatencyEstimate, per_config: Sequence[LatencyEstimate] = ()) -> dict:
+    """The estimate's label, breakdown and expected error (docs/LATENCY.md), stored beside
+    latency_est_us; the estimates of the target's firmware configs; its notes (work the cost
+    model has no rate for) when there are any."""
+    from targets.cost.published_fit import expected_error
+
     extra = {"latency_est_label": LATENCY_LABEL, "latency_est_calibrated": estimate.calibrated,
+             "latency_est_config": estimate.config,
+             "latency_est_expected_error": expected_error(estimate.target, estimate.config,
+                                                          estimate.dtypes).describe(),
              "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]}
+    if per_config:
+        extra["latency_est_us_by_config"] = {e.config: round(e.total_us, 1) for e in per_config}
     if estimate.notes:
         extra["estimate_notes"] = list(estimate.notes)
     return extra
+
+
+def expected_error_pct(estimate: LatencyEstimate) -> float | None:
+    """The estimate's expected error in percent (worst held-out published figure), None if unvalidated."""
+    from targets.cost.published_fit import expected_error
+
+    pct = expected_error(estimate.target, estimate.config, estimate.dtypes).held_out_pct
+    return None if pct is None else round(pct, 1)
 
 
 def per_class_accuracy(correct: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:

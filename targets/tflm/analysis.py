@@ -60,6 +60,11 @@ class OpInfo:
     dtype: str
     elements: int = 0
     """Largest activation tensor the op reads or writes (elements): what per-element costs scale with."""
+    kernel: tuple[int, int] = (0, 0)
+    """(k_h, k_w) of a convolution's filter; (0, 0) for other ops: 1x1 and kxk run different kernels."""
+    channels: tuple[int, int] = (0, 0)
+    """(input, output) channels of a conv / depthwise / fully connected op: esp-nn's vector paths need
+    multiples of 8, and output / input of a depthwise op is its depth multiplier."""
 
 
 @dataclass
@@ -225,7 +230,9 @@ def _analyze(data: bytes, name: str) -> ModelAnalysis:
         if (op in MAC_OPS and dtype in ("float32", "float16")
                 and _weights(op, ins, tensors) in ("int8", "uint8", "int4")):
             hybrid_ops.append(f"{op} #{i}")
-        op_infos.append(OpInfo(index=i, op=op, macs=macs, dtype=dtype, elements=elements))
+        kernel, channels = _mac_shape(op, [tensors[t] for t in ins], [tensors[t] for t in outs])
+        op_infos.append(OpInfo(index=i, op=op, macs=macs, dtype=dtype, elements=elements,
+                               kernel=kernel, channels=channels))
 
     deployable = True
     if hybrid_ops:
@@ -273,6 +280,21 @@ def _macs(op: str, ins: list[TensorSpec], outs: list[TensorSpec]) -> int:
     if op == "TRANSPOSE_CONV" and len(weights) == 4 and len(ins) >= 3:
         return ins[2].elements * weights[0] * weights[1] * weights[2]
     return 0
+
+
+def _mac_shape(op: str, ins: list[TensorSpec], outs: list[TensorSpec]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(k_h, k_w) and (input, output) channels of a MAC op, from its tensors; zeros otherwise."""
+    if op not in MAC_OPS or not outs or len(ins) < 2:
+        return (0, 0), (0, 0)
+    weights, out_channels = ins[1].shape, outs[0].shape[-1] if outs[0].shape else 0
+    if op == "FULLY_CONNECTED" and len(weights) == 2:
+        return (0, 0), (weights[1], weights[0])
+    if len(weights) != 4:
+        return (0, 0), (0, 0)
+    if op == "TRANSPOSE_CONV" and len(ins) >= 3:
+        return (weights[1], weights[2]), (weights[3], out_channels)
+    in_channels = ins[0].shape[-1] if ins[0].shape else 0
+    return (weights[1], weights[2]), (in_channels, out_channels)
 
 
 def _peak_activation_bytes(
