@@ -119,8 +119,8 @@ def test_a_second_build_keeps_the_users_edits_and_says_so(tmp_path, fake_idf, ca
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--target", "esp32p4"], "--target esp32p4: the firmware has no sdkconfig.defaults.esp32p4; known targets: "
-                              "esp32, esp32c3, esp32c6, esp32s3"),
+    (["--target", "esp32h2"], "--target esp32h2: the firmware has no sdkconfig.defaults.esp32h2; known targets: "
+                              "esp32, esp32c3, esp32c6, esp32p4, esp32s3"),
     (["--target", "esp32", "--config", "fast"], "--config fast: no sdkconfig.ci.fast in"),
     (["--target", "esp32", "--config", "embedded"], "--config embedded needs"),
 ])
