@@ -115,7 +115,7 @@ def _measurements(config: pytest.Config, data: Any) -> HostMeasurements:
 
         config.stash[MEASUREMENTS] = HostMeasurements(
             data.x_test, data.y_test, class_names=data.class_names,
-            dataset_is_explicit=settings(config).dataset is not None, ops_file=settings(config).ops_file)
+            ops_file=settings(config).ops_file, cache_dir=settings(config).artifact_cache)
     return config.stash[MEASUREMENTS]
 
 

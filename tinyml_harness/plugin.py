@@ -188,9 +188,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "filterwarnings",
         "ignore:record_xml_attribute is an experimental feature:pytest.PytestExperimentalApiWarning")
-    resolved = settings(config)  # bad values are one usage error, before collection
-    # Builders, reference outputs and xdist workers all read the cache from here.
-    os.environ["TINYML_CACHE_DIR"] = str(resolved.artifact_cache)
+    # Bad values are one usage error, before collection. Nothing is put into os.environ:
+    # builders and reference outputs get the cache directory as an argument, and xdist
+    # workers resolve the same options themselves.
+    settings(config)
 
 
 @pytest.hookimpl(tryfirst=True)
