@@ -260,10 +260,16 @@ def _path(value: str, base: Path, flag: str) -> Path:
 def _dataset(value: str, base: Path) -> str:
     if value == "basicmotions":
         return value
+    from model_builders.datasets import DatasetError, class_folders
+
     path = (base / Path(value).expanduser()).resolve()
     if not path.is_dir():
         raise pytest.UsageError(f"--dataset: {path} does not exist or is not a directory "
                                 f"(expected <root>/<class>/*.npy, or 'basicmotions')")
+    try:
+        class_folders(path)  # the layout, once, at startup: not one error per test item
+    except DatasetError as exc:
+        raise pytest.UsageError(f"--dataset: {exc} (expected <root>/<class>/*.npy)") from None
     return str(path)
 
 
