@@ -63,6 +63,7 @@ class Settings:
     virtual_engine: str  # "python" (targets.virtual.board) or "fw-tflm" (the firmware binary)
     hil_samples: int | None
     ops_file: Path | None  # None: the harness's firmware/main/registered_ops.txt (every builtin)
+    targets_file: Path | None  # the repository's registry layered over the packaged one; None: none
 
 
 def _positive_int(name: str) -> Callable[[str], int]:
@@ -139,6 +140,10 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
      "the op list the firmware under test was built with (CONFIG_TMH_OPS_FILE, e.g. a lean list from "
      "python -m targets.tflm.lean_ops); the host check refuses ops it lacks, and --virtual boards register only "
      "these (default: every builtin TFLM can add)"),
+    ("--targets-file", "targets_file", "path", None,
+     "this repository's target registry, layered over the packaged one: add a target, override a clock or a "
+     "coefficient; python -m tinyml_harness.calibrate writes here (default: targets.toml in the rootdir, if "
+     "present)"),
     ("--artifact-cache", "artifact_cache", "path", ".cache/artifacts",
      "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
     ("--virtual", "virtual", "flag", False,
@@ -237,6 +242,12 @@ def _resolve(config: pytest.Config) -> Settings:
                 values[name] = _dataset(raw, base)
             else:
                 values[name] = kind(raw)
+    from targets.cost.overlay import USER_TARGETS_FILE
+
+    if values["targets_file"] is None and (root / USER_TARGETS_FILE).is_file():
+        values["targets_file"] = (root / USER_TARGETS_FILE).resolve()
+    elif values["targets_file"] is not None and not values["targets_file"].is_file():
+        raise pytest.UsageError(f"--targets-file: {values['targets_file']} does not exist")
     if values["ops_file"] is not None and not values["ops_file"].is_file():
         raise pytest.UsageError(f"--ops-file: {values['ops_file']} does not exist "
                                 "(write one with python -m targets.tflm.lean_ops MODEL.tflite -o FILE)")
