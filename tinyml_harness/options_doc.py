@@ -30,6 +30,13 @@ in the ini file. `pytest --help` lists the same options under "TinyML harness".
 |---|---|---|---|
 """
 
+EMBEDDED_OPTIONS = [
+    ("--target T", "unset, `auto` or `all`: every target in the registry; `esp32s3` or `esp32,esp32s3`: those. "
+                   "Use `-k esp32s3` for subsets by id (`qat_int8-esp32s3`)."),
+    ("--port P", "the serial port of the board under test (`pytest -m hil`); a board farm lists ports per target "
+                 "in `bench.toml` instead"),
+    ("--metric-path FILE", "every metric also as an OpenMetrics line labelled with target and variant"),
+]
 FOOTER = """
 ## Options of pytest-embedded the harness reads
 
@@ -37,10 +44,7 @@ The harness never redefines pytest-embedded's options; it reads these:
 
 | option | meaning |
 |---|---|
-| `--target T` | unset, `auto` or `all`: every target in the registry; `esp32s3` or `esp32,esp32s3`: those. Use `-k esp32s3` for subsets by id (`qat_int8-esp32s3`). |
-| `--port P` | the serial port of the board under test (`pytest -m hil`); a board farm lists ports per target in `bench.toml` instead |
-| `--metric-path FILE` | every metric also as an OpenMetrics line labelled with target and variant |
-
+{rows}
 Every metric is also written to the JUnit XML (`--junitxml`) through `record_property`
 (set `junit_family = xunit1` in your pytest.ini, as ESP-IDF does, to keep them there).
 """
@@ -66,7 +70,8 @@ def render() -> str:
     for flag, name, kind, default, help_text in OPTIONS:
         meaning = help_text.replace("%%", "%").replace("|", "\\|").replace("<", "\\<")
         rows.append(f"| {_flag(flag, name, kind)} | `{name}` | {_default(kind, default, help_text)} | {meaning} |\n")
-    return HEADER + "".join(rows) + FOOTER
+    embedded = "".join(f"| `{option}` | {meaning} |\n" for option, meaning in EMBEDDED_OPTIONS)
+    return HEADER + "".join(rows) + FOOTER.format(rows=embedded)
 
 
 def main(argv: list[str] | None = None) -> int:
