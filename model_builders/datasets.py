@@ -134,19 +134,12 @@ def load_directory(root: Path | str, window: int | None = None) -> Dataset:
     ones zero-padded at the end, as the reference project does.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"dataset directory {root} does not exist or is not a directory")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(class_dirs) < 2:
-        raise DatasetError(f"dataset {root}: needs at least 2 class folders, found {len(class_dirs)}")
     arrays: list[np.ndarray] = []
     labels: list[int] = []
     files: list[str] = []
     first: tuple[int, str] | None = None  # (channels, file) of the first sample
-    for label, class_dir in enumerate(class_dirs):
-        paths = sorted(class_dir.glob("*.npy"))
-        if not paths:
-            raise DatasetError(f"dataset {root}: class folder '{class_dir.name}' holds no .npy file")
+    folders = class_folders(root)
+    for label, (_, paths) in enumerate(folders):
         for path in paths:
             array = _load_sample(path)
             first = first or (array.shape[1], str(path))
@@ -167,7 +160,22 @@ def load_directory(root: Path | str, window: int | None = None) -> Dataset:
     for i, array in enumerate(arrays):
         n = min(window, array.shape[0])
         x[i, :n] = array[:n]
-    return Dataset(x, np.asarray(labels, dtype=np.int64), tuple(d.name for d in class_dirs), str(root), tuple(files))
+    return Dataset(x, np.asarray(labels, dtype=np.int64), tuple(d.name for d, _ in folders), str(root), tuple(files))
+
+
+def class_folders(root: Path) -> list[tuple[Path, list[Path]]]:
+    """The layout of a dataset directory, checked without reading a sample (cheap enough
+    for startup): at least two class folders, each with .npy files. Sorted by class name."""
+    if not root.is_dir():
+        raise DatasetError(f"dataset directory {root} does not exist or is not a directory")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise DatasetError(f"dataset {root}: needs at least 2 class folders, found {len(class_dirs)}")
+    folders = [(class_dir, sorted(class_dir.glob("*.npy"))) for class_dir in class_dirs]
+    for class_dir, paths in folders:
+        if not paths:
+            raise DatasetError(f"dataset {root}: class folder '{class_dir.name}' holds no .npy file")
+    return folders
 
 
 def _load_sample(path: Path) -> np.ndarray:

@@ -8,16 +8,14 @@ tf_runtime.import_tf(), before its first op.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from model_builders import timing
+from model_builders.tf_runtime import set_tf_environment
 
 _started = time.time()
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+set_tf_environment()  # this server's and, through fork, every build's
 
 import tensorflow  # noqa: E402,F401
 import tensorflow.lite.python.convert  # noqa: E402,F401

@@ -9,9 +9,36 @@ left out of tfmot, no tf.data autotuning thread in fit).
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from typing import Any
 
+#: What TensorFlow reads when it starts, for reproducible training: Keras 2 for tfmot, one
+#: thread per op pool, no oneDNN rewrites (they reorder float sums). Its C++ log is kept to
+#: fatal messages: builds run on the CPU, and on a machine without a GPU its CUDA platform
+#: logs "failed call to cuInit" once per process (noise: failures reach pytest as exceptions).
+#: TF_USE_LEGACY_KERAS is forced (tfmot cannot work without it); the others are defaults.
+TF_ENVIRONMENT = {
+    "TF_USE_LEGACY_KERAS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+}
+
 _reproducible = False
+
+
+def set_tf_environment(environ: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
+    """Put TF_ENVIRONMENT into `environ` (default: this process's, which only a process about
+    to import TensorFlow for the harness should change) and return it. Never called on
+    import: loading the plugin leaves every other suite's environment alone."""
+    target: MutableMapping[str, str] = os.environ if environ is None else environ
+    for name, value in TF_ENVIRONMENT.items():
+        if name == "TF_USE_LEGACY_KERAS":
+            target[name] = value
+        else:
+            target.setdefault(name, value)
+    return target
 _fast = False
 
 
@@ -32,9 +59,7 @@ def import_tf_reproducibly() -> tuple[Any, Any]:
     """Return (tensorflow, tf_keras) with Keras 2, op determinism and one thread, set on
     first use with public calls only (what a hand-written reproducible script does)."""
     global _reproducible
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN reorders float sums
+    set_tf_environment()
     import tensorflow as tf
     import tf_keras
 

@@ -26,8 +26,12 @@ def known_names() -> tuple[list[str] | None, list[str] | None]:
     except ImportError:
         pass
     try:
+        from pathlib import Path
+
         from targets.cost.registry import load_targets
-        targets = list(load_targets())
+
+        user = Path("targets.toml")  # a repository's own targets (pytest's --targets-file default)
+        targets = list(load_targets(overlay=user if user.is_file() else None))
     except (ImportError, ValueError):
         pass
     return variants, targets

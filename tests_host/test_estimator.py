@@ -167,7 +167,7 @@ def test_an_uncalibrated_estimate_is_labelled_an_estimate_in_the_record(targets,
     from targets.measure.host import HostMeasurements, Measured
 
     x, y = np.zeros((4, 50, 3), np.float32), np.array([0, 1, 2, 0])
-    measurements = HostMeasurements(x, y, dataset_is_explicit=False)
+    measurements = HostMeasurements(x, y)
     measured = Measured("ptq_int8", 1000, 800, "ab" * 32, analysis=analyses["int8"], arena_bytes=6000,
                         arena_source="host")
     for target in targets.values():

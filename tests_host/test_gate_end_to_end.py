@@ -105,8 +105,9 @@ def test_a_worse_arena_than_the_baseline_is_a_regression_with_numbers(tmp_path, 
 
 
 def test_a_directory_dataset_goes_through_the_whole_gate(tmp_path, warm):
-    """--dataset DIR: trained on the user's data, gated with the user's budgets; a model of
-    another input shape is an error for that model alone (the dataset is explicit)."""
+    """--dataset DIR: trained on the user's data, gated with the user's budgets. A model of
+    another input shape (3 channels beside 2) gets every figure but accuracy, which is n/a,
+    and passes unless a budget it can be judged on fails (issue 21, item 5)."""
     import numpy as np
 
     rng = np.random.default_rng(1)
@@ -115,17 +116,29 @@ def test_a_directory_dataset_goes_through_the_whole_gate(tmp_path, warm):
         for i in range(12):
             signal = rng.normal(0, 0.05, (20, 2)) + label * np.sin(np.linspace(0, 12, 20))[:, None]
             np.save(tmp_path / "data" / name / f"{i}.npy", signal.astype(np.float32))
-    (tmp_path / "budgets.toml").write_text("[defaults]\nmin_accuracy = 50.0\n")
-    (tmp_path / "other_shape.tflite").write_bytes(warm["ptq_int8"].tflite_bytes)  # 50x3 input
+    (tmp_path / "budgets.toml").write_text("[defaults]\nmin_accuracy = 50.0\n"
+                                           '[budget.too_big."*"]\nmax_model_bytes = 100\n')
+    for name in ("other_shape", "too_big"):
+        (tmp_path / f"{name}.tflite").write_bytes(warm["ptq_int8"].tflite_bytes)  # 50x3 input
     timing_log = tmp_path / "timing.jsonl"
     code, outcomes, output = run_gate(tmp_path, "--dataset", str(tmp_path / "data"),
                                       "--budgets", str(tmp_path / "budgets.toml"),
                                       "--model", str(tmp_path / "other_shape.tflite"),
+                                      "--model", str(tmp_path / "too_big.tflite"),
                                       env={"TINYML_CACHE_DIR": str(tmp_path / "cache"),
                                            "TINYML_TIMING_LOG": str(timing_log)})
-    assert outcomes == {"float32-esp32": "PASSED", "ptq_int8-esp32": "PASSED", "other_shape-esp32": "FAILED",
-                        "float32": "PASSED", "ptq_int8": "PASSED", "other_shape": "FAILED"}, output[-3000:]
-    assert "does not match --dataset samples (20, 2)" in output
+    assert outcomes == {"float32-esp32": "PASSED", "ptq_int8-esp32": "PASSED", "other_shape-esp32": "PASSED",
+                        "too_big-esp32": "PASSED", "float32": "PASSED", "ptq_int8": "PASSED",
+                        "other_shape": "PASSED", "too_big": "FAILED"}, output[-3000:]
+    assert re.search(r"too_big on every target \(host-tflm\): 1 problem\(s\)\n  - budget: model_bytes", output), \
+        output[-3000:]  # model size is judged once per variant
+    assert "accuracy" not in output[output.index("too_big on"):].split("\n  metric")[0]  # n/a, not judged
+    saved = records(tmp_path)
+    mine = saved["other_shape-esp32"]
+    assert mine["error"] is None and mine["accuracy"] is None and mine["arena_bytes"] > 0
+    assert mine["model_bytes"] > 0 and mine["macs"] > 0 and mine["ops"] and mine["latency_est_us"] > 0
+    assert mine["extra"]["notes"][0].startswith("accuracy n/a (no labelled data for this input shape): "
+                                                "model input (50, 3), dataset samples (20, 2)")
     saved = records(tmp_path)
     assert saved["ptq_int8-esp32"]["test_samples"] == 4  # 20 % of 12 per class, 2 classes
     assert saved["ptq_int8-esp32"]["macs"] > 0 and saved["ptq_int8-esp32"]["accuracy"] >= 50.0

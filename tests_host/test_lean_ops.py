@@ -69,12 +69,12 @@ def test_host_check_reads_the_ops_file_the_firmware_is_built_with(models, tmp_pa
     lean.write_text("CONV_2D\n")  # a lean build for some other model
     x = np.zeros((4, *tiny_models.GESTURE_SHAPE), dtype=np.float32)
     y = np.zeros(4, dtype=np.int64)
-    measured = HostMeasurements(x, y, dataset_is_explicit=False, ops_file=lean).measure(
+    measured = HostMeasurements(x, y, ops_file=lean).measure(
         Model("gesture", models["gesture"].read_bytes()), is_external=True)
     problem = " ".join(measured.problems)
     assert "does not register (lean.txt): " in problem and "FULLY_CONNECTED" in problem
     assert "build with an op list that has them (registered_ops.txt has all)" in problem
-    full = HostMeasurements(x, y, dataset_is_explicit=False).measure(
+    full = HostMeasurements(x, y).measure(
         Model("gesture", models["gesture"].read_bytes()), is_external=True)
     assert full.problems == []
 

@@ -75,3 +75,29 @@ def test_loading_the_plugin_imports_no_tensorflow_pandas_or_matplotlib():
             "{'tensorflow', 'tf_keras', 'pandas', 'matplotlib', 'tflite_micro'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _bad_datasets(root: Path) -> dict[str, tuple[Path, str]]:
+    empty = root / "empty"
+    empty.mkdir()
+    one_bad_file = root / "one_bad_file"
+    for label in ("left", "right"):
+        (one_bad_file / label).mkdir(parents=True)
+        np.save(one_bad_file / label / "0.npy", np.zeros((10, 2), np.float32))
+    np.save(one_bad_file / "right" / "1.npy", np.full((10, 2), np.nan, np.float32))
+    return {"empty": (empty, f"--dataset: dataset {empty}: needs at least 2 class folders, found 0"),
+            "one_bad_file": (one_bad_file, f"--dataset: {one_bad_file / 'right' / '1.npy'}: contains NaN or inf")}
+
+
+@pytest.mark.parametrize("case", ["empty", "one_bad_file"])
+def test_a_bad_dataset_is_one_usage_error_at_startup(tmp_path, case):
+    """Like --variants ptq_int9: stopped once, before collection, with the sentence; not one
+    error (and traceback) per gate item (issue 21, item 9)."""
+    data, message = _bad_datasets(tmp_path)[case]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "host", "-q", "-p", "no:cacheprovider",
+                           "tests_host/test_host_gate.py", "--dataset", str(data),
+                           "--report-dir", str(tmp_path / "report")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stderr.count(message) == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr and "error" not in done.stdout.lower()

@@ -203,3 +203,16 @@ def test_a_lean_op_list_is_what_the_virtual_board_registers(tmp_path):
             assert reply["op"] not in ("CONV_2D", "RESHAPE", "SOFTMAX")
         finally:
             link.close()
+
+
+def test_a_target_of_the_users_registry_is_served_with_its_clock(tmp_path):
+    """--targets-file reaches the virtual board: a target the repository adds (or a clock it
+    overrides) is what the board reports and estimates with."""
+    user = tmp_path / "targets.toml"
+    user.write_text("[esp32s3]\nclock_mhz = 80\n")
+    with VirtualBoardProcess(TARGET, targets_file=user, log_path=tmp_path / "vb.log") as vb:
+        link = SerialLink(vb.port)
+        try:
+            assert Raw(link)(b"identify")["clock_mhz"] == 80
+        finally:
+            link.close()

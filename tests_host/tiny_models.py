@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model_builders.tf_runtime import set_tf_environment
+
 GESTURE_SHAPE = (50, 3)
 GESTURE_MACS = 5 * 3 * 16 * 46 + 3 * 16 * 32 * 21 + 320 * 32 + 32 * 3
 """Hand count: Conv1D(16, k5) on 50x3 -> 46x16; pool -> 23; Conv1D(32, k3) -> 21x32;
@@ -34,7 +36,7 @@ def _cache_key(label: str) -> str:
 
 
 def _cached(label: str, build: Callable[[], bytes]) -> bytes:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    set_tf_environment()
     path = _CACHE_DIR / f"{label}-{_cache_key(label)}.tflite"
     if path.exists():
         return path.read_bytes()
@@ -75,7 +77,7 @@ def _convert(model, kind: str, input_shape: tuple[int, ...]) -> bytes:
 
 
 def _keras():
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    set_tf_environment()
     import tf_keras
 
     tf_keras.utils.set_random_seed(0)

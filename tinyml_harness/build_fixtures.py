@@ -75,8 +75,12 @@ def pytest_configure(config: pytest.Config) -> None:
     --collect-only; pytest_collection_finish stops it when no collected test builds."""
     if config.option.collectonly or getattr(config.option, "help", False) or _xdist(config):
         return
+    from model_builders.datasets import DatasetError
+
     try:
         cold = needs_build(build_config_from(config))
+    except DatasetError as exc:  # a bad sample file: one usage error, not one per test item
+        raise pytest.UsageError(f"--dataset: {exc}") from None
     except Exception:  # noqa: BLE001 -- bad data or options: the build_session fixture reports them
         return
     if cold:

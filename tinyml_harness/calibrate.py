@@ -6,11 +6,13 @@ Reads result records with source "hil" whose extra["profile"] lists, per op, the
 cycles and the work the estimator charges for (macs / elements, dtype). The cost model is
 the estimator's (targets/cost/estimator.py): cycles = per_op_overhead + coefficient x work,
 one coefficient per (dtype, kind). A non-negative least-squares fit over every measured op
-of a target gives new coefficients, written back to targets/cost/targets.toml through
-registry.write_coefficients (only coefficients the data constrains; each marked
-calibrated, with its source). Virtual-board records are ignored: their timings ARE the
-estimate, so fitting to them would prove nothing. Prints, per variant, the estimate's
-error against the measured latency before and after.
+of a target gives new coefficients, written to the repository's own target registry
+(--targets-file, default ./targets.toml, created if absent; layered over the packaged
+registry as pytest's --targets-file is), never into the installed package: only
+coefficients the data constrains, each marked calibrated, with its source. Virtual-board
+records are ignored: their timings ARE the estimate, so fitting to them would prove
+nothing. Prints, per variant, the estimate's error against the measured latency before
+and after.
 """
 from __future__ import annotations
 
@@ -25,13 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from targets.cost.estimator import COST_DTYPE, cost_kind, cost_work, estimate_latency
+from targets.cost.overlay import USER_TARGETS_FILE, write_overlay_coefficients
 from targets.cost.registry import (
-    DEFAULT_TARGETS_FILE,
     Coefficient,
     CostModel,
     TargetProfile,
     load_targets,
-    write_coefficients,
 )
 from targets.tflm.analysis import OpInfo
 from vocabulary.records import ResultRecord
@@ -150,9 +151,11 @@ def error_table(fit: Fit, before: TargetProfile, after: TargetProfile) -> list[s
     return lines
 
 
-def calibrate(results: Path, targets_file: Path = DEFAULT_TARGETS_FILE, *, write: bool = True,
+def calibrate(results: Path, targets_file: Path = Path(USER_TARGETS_FILE), *, write: bool = True,
               out=sys.stdout) -> dict[str, Fit]:
-    """Fit every target with measured profiles in `results`; write unless `write` is False."""
+    """Fit every target with measured profiles in `results`; write the fits into
+    `targets_file` (the repository's registry, layered over the packaged one) unless
+    `write` is False."""
     from reports.results_store import read_jsonl
 
     if not results.exists():
@@ -160,11 +163,11 @@ def calibrate(results: Path, targets_file: Path = DEFAULT_TARGETS_FILE, *, write
     models, notes = measured_models(read_jsonl(results))
     for note in notes:
         print(f"note: {note}", file=out)
-    profiles = load_targets(targets_file)
+    profiles = load_targets(overlay=targets_file if targets_file.exists() else None)
     by_target: dict[str, list[MeasuredModel]] = defaultdict(list)
     for m in models:
         if m.target not in profiles:
-            print(f"note: skipped {m.variant}/{m.target}: target not in {targets_file}", file=out)
+            print(f"note: skipped {m.variant}/{m.target}: target neither packaged nor in {targets_file}", file=out)
             continue
         by_target[m.target].append(m)
     if not by_target:
@@ -181,9 +184,10 @@ def calibrate(results: Path, targets_file: Path = DEFAULT_TARGETS_FILE, *, write
         for line in error_table(fit, before, after):
             print("  " + line, file=out)
         if write:
-            write_coefficients(targets_file, target, fit.coefficients,
-                               source=f"bench calibration: NNLS over {fit.ops_used} measured ops "
-                                      f"({len(target_models)} variants) from {results.name}")
+            source = (f"bench calibration: NNLS over {fit.ops_used} measured ops "
+                      f"({len(target_models)} variants) from {results.name}")
+            write_overlay_coefficients(targets_file, target, {
+                key: Coefficient(float(value), source, True) for key, value in fit.coefficients.items()})
             print(f"  written to {targets_file}", file=out)
         fits[target] = fit
     return fits
@@ -193,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tinyml_harness.calibrate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=Path("reports/latest/results.jsonl"))
-    parser.add_argument("--targets-file", type=Path, default=DEFAULT_TARGETS_FILE)
+    parser.add_argument("--targets-file", type=Path, default=Path(USER_TARGETS_FILE),
+                        help="your repository's target registry, layered over the packaged one; the fits are "
+                             "written here (default: %(default)s in the current directory, created if absent)")
     parser.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     args = parser.parse_args(argv)
     calibrate(args.results, args.targets_file, write=not args.dry_run)

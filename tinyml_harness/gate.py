@@ -11,10 +11,10 @@ the baseline, only from a complete run.
 from __future__ import annotations
 
 import functools
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
@@ -37,7 +37,7 @@ from tinyml_harness.plugin import settings
 from vocabulary.records import ResultRecord
 
 SESSION = pytest.StashKey["GateSession"]()
-RUN_ID_ENV = "TINYML_HARNESS_RUN_ID"  # set by the controller, inherited by xdist workers
+RUN_ID = "tinyml_run_id"  # made by the controller, handed to xdist workers through workerinput
 METRICS = ("accuracy", "accuracy_drop_pp", "max_class_drop_pp", "model_bytes", "gzip_bytes", "arena_bytes", "macs",
            "latency_us", "latency_est_us", "max_lsb_diff", "flash_bytes")
 
@@ -60,6 +60,10 @@ class GateSession:
         from tinyml_harness.host_fixtures import external_models, selected_targets, target_registry
 
         self.config = config
+        # One id per run, shared with xdist workers (never through os.environ: the plugin
+        # loads in every pytest run of the environment and must leave it alone).
+        workerinput = getattr(config, "workerinput", None)
+        self.run_id: str = workerinput[RUN_ID] if workerinput is not None else uuid.uuid4().hex
         self.settings = settings(config)
         self.report_dir: Path = self.settings.report_dir
         self.store = ResultsStore(self.report_dir)
@@ -109,7 +113,7 @@ class GateSession:
         """Archive the previous run's results only when this run has a first result, so a
         run of unit tests alone leaves the last report in place. Once per run, across
         xdist workers (the run id comes from the controller)."""
-        run_id = os.environ[RUN_ID_ENV]
+        run_id = self.run_id
         self.report_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.report_dir / ".run.lock")):
             if (self.store.read_meta() or {}).get("run_id") != run_id:
@@ -178,10 +182,14 @@ def _message(record: ResultRecord, problems: list[str], old: dict, scope: str, n
 def pytest_configure(config: pytest.Config) -> None:
     if settings(config).update_baseline and not settings(config).baseline_reason:
         raise pytest.UsageError("--update-baseline needs --baseline-reason \"why the figures change\"")
-    if not _is_worker(config):
-        os.environ[RUN_ID_ENV] = uuid.uuid4().hex
     config.stash[SESSION] = GateSession(config)
     config.pluginmanager.register(config.stash[SESSION], "tinyml-gate-session")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller: give each worker this run's id."""
+    node.workerinput[RUN_ID] = node.config.stash[SESSION].run_id
 
 
 @pytest.hookimpl(trylast=True)
@@ -248,7 +256,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _is_worker(config) or SESSION not in config.stash:
         return
     gate = config.stash[SESSION]
-    if (gate.store.read_meta() or {}).get("run_id") != os.environ.get(RUN_ID_ENV):
+    if (gate.store.read_meta() or {}).get("run_id") != gate.run_id:
         return  # no result in this run: the last report stays as it was
     records = gate.store.read()
     meta = gate.store.read_meta() or gate.meta()  # as recorded when the run's first result came

@@ -73,6 +73,7 @@ class HilState:
     config_name: str
     virtual_engine: str = "python"
     ops_file: Path | None = None  # --ops-file: the op list the emulated firmware registers
+    targets_file: Path | None = None  # --targets-file: the user's targets, for the virtual board's cost model
     boards: dict[str, Any] = field(default_factory=dict)  # target -> VirtualBoardProcess / FwPtyBoard
 
     def virtual_board(self, target: str) -> Any:
@@ -91,7 +92,8 @@ class HilState:
             else:
                 from targets.virtual.board import VirtualBoardProcess
 
-                self.boards[target] = VirtualBoardProcess(target, ops_file=self.ops_file, log_path=log_path)
+                self.boards[target] = VirtualBoardProcess(target, ops_file=self.ops_file, log_path=log_path,
+                                                          targets_file=self.targets_file)
         return self.boards[target]
 
     def stop(self) -> None:
@@ -126,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
         bench=bench,
         log_dir=Path(tempfile.gettempdir()) / "tinyml-hil-logs" / f"{os.getpid()}-{worker}",
         config_name=sdkconfig or DEFAULT_CONFIG, virtual_engine=options.virtual_engine,
-        ops_file=options.ops_file)
+        ops_file=options.ops_file, targets_file=options.targets_file)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from targets.cost.registry import TargetProfile, UnknownTargetError, load_targets, select_targets
+from targets.cost.registry import (
+    TargetProfile,
+    TargetRegistryError,
+    UnknownTargetError,
+    load_targets,
+    select_targets,
+)
 
 if TYPE_CHECKING:
     from targets.measure.host import HostMeasurements
@@ -46,7 +52,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def target_registry(config: pytest.Config) -> dict[str, TargetProfile]:
     """The target registry, loaded once per run (whichever plugin asks first)."""
     if TARGETS not in config.stash:
-        config.stash[TARGETS] = load_targets()
+        from tinyml_harness.plugin import settings
+
+        try:
+            config.stash[TARGETS] = load_targets(overlay=settings(config).targets_file)
+        except TargetRegistryError as exc:  # names the file and the field
+            raise pytest.UsageError(f"target registry: {exc}") from None
     return config.stash[TARGETS]
 
 
@@ -115,7 +126,7 @@ def _measurements(config: pytest.Config, data: Any) -> HostMeasurements:
 
         config.stash[MEASUREMENTS] = HostMeasurements(
             data.x_test, data.y_test, class_names=data.class_names,
-            dataset_is_explicit=settings(config).dataset is not None, ops_file=settings(config).ops_file)
+            ops_file=settings(config).ops_file, cache_dir=settings(config).artifact_cache)
     return config.stash[MEASUREMENTS]
 
 

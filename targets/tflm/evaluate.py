@@ -70,6 +70,7 @@ def evaluate_on_host(
     *,
     reference: bool = True,
     arena_size: int | None = None,
+    cache_dir: Path | None = None,
 ) -> HostEvaluation:
     """Top-1 accuracy of `model_bytes` on (x, y); x float32 normalized features (N, T, C)."""
     start = time.perf_counter()
@@ -84,7 +85,7 @@ def evaluate_on_host(
         from targets.tflm.reference import run_reference_cached
 
         with phase("reference", name):
-            outputs = run_reference_cached(model_bytes, inputs)
+            outputs = run_reference_cached(model_bytes, inputs, cache_dir)
         engine, arena_bytes = "tflite-reference", None
         arena_source = "n/a: not runnable on TFLite Micro (" + "; ".join(analysis.notes) + ")"
         input_details, output_details = analysis.input, analysis.output
@@ -97,7 +98,7 @@ def evaluate_on_host(
             from targets.tflm.reference import run_reference_cached
 
             with phase("reference", name):
-                reference_outputs = run_reference_cached(model_bytes, inputs)
+                reference_outputs = run_reference_cached(model_bytes, inputs, cache_dir)
 
     max_lsb = lsb_per_sample = max_abs = None
     if reference_outputs is not None:

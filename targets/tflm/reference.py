@@ -18,7 +18,9 @@ import numpy as np
 
 
 def _interpreter(model_bytes: bytes):
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from model_builders.tf_runtime import set_tf_environment
+
+    set_tf_environment()  # this process is about to import TensorFlow for the harness
     import tensorflow as tf
 
     with warnings.catch_warnings():

@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: the emulated heap (SRAM - firmware overhead - arena)")
     parser.add_argument("--chunk-max", type=int, default=DEFAULT_CHUNK_MAX)
     parser.add_argument("--line-max", type=int, default=DEFAULT_LINE_MAX)
+    parser.add_argument("--targets-file", type=Path, default=None,
+                        help="a repository's target registry, layered over the packaged one (pytest's --targets-file)")
     parser.add_argument("--ops-file", type=Path, default=None,
                         help="the op list the emulated firmware registers (default: firmware/main/registered_ops.txt; "
                              "a lean list as `python -m targets.tflm.lean_ops` writes it)")
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.ops_file is not None and not args.ops_file.is_file():
         parser.error(f"--ops-file {args.ops_file}: no such file")
-    engine = TflmEngine(args.target, args.arena_capacity, args.ops_file)
+    engine = TflmEngine(args.target, args.arena_capacity, args.ops_file, args.targets_file)
     try:
         return serve(lambda emit: VirtualBoard(args.target, engine, emit, faults=faults,
                                                line_max=args.line_max, chunk_max=args.chunk_max,
@@ -156,7 +158,8 @@ class VirtualBoardProcess:
 
     def __init__(self, target: str, *, faults: FaultPlan | list[str] | None = None,
                  max_model_bytes: int | None = None, arena_capacity: int | None = None,
-                 ops_file: Path | None = None, log_path: Path | None = None, start_timeout: float = 30.0) -> None:
+                 ops_file: Path | None = None, log_path: Path | None = None, start_timeout: float = 30.0,
+                 targets_file: Path | None = None) -> None:
         plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(list(faults or []))
         self.control = Path(tempfile.mkdtemp(prefix="vb-control-")) / "faults"
         cmd = [sys.executable, "-m", "targets.virtual.board", "--target", target, *plan.to_args(),
@@ -165,6 +168,8 @@ class VirtualBoardProcess:
             cmd += ["--max-model-bytes", str(max_model_bytes)]
         if ops_file is not None:
             cmd += ["--ops-file", str(Path(ops_file).resolve())]
+        if targets_file is not None:
+            cmd += ["--targets-file", str(Path(targets_file).resolve())]
         if arena_capacity is not None:
             cmd += ["--arena-capacity", str(arena_capacity)]
         self.target = target

@@ -38,11 +38,12 @@ class TflmEngine:
     re-upload after a reset costs no new interpreter process (the protocol state still says
     the model is gone: the cache is invisible to the host)."""
 
-    def __init__(self, target: str, arena_capacity: int, ops_file: Path | None = None) -> None:
+    def __init__(self, target: str, arena_capacity: int, ops_file: Path | None = None,
+                 targets_file: Path | None = None) -> None:
         from targets.cost.registry import load_targets
         from targets.tflm.op_list import REGISTERED_OPS_FILE
 
-        targets = load_targets()
+        targets = load_targets(overlay=targets_file)  # the user's registry over the packaged one
         if target not in targets:
             raise SystemExit(f"virtual board: unknown target {target!r}; known: {sorted(targets)}")
         self.profile = targets[target]
