@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
     for (;;) {
       const int n = port.read(buf, sizeof buf, 1000);
       if (n < 0) {  // stdin closed: the host is done with us
+        engine.unload();  // while the arena (freed when main returns) is still there
         if (count_engine_clock) std::fprintf(stderr, "engine clock reads: %llu\n", engine_clock.reads());
         return 0;
       }
