@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 
 from targets.board.errors import BoardPanicError, BoardResetError, BoardTimeout, ProtocolError
-from targets.board.fw_host import (
-    FAKE_FLAG_INVOKE_FAILS,
-    FAKE_FLOAT32,
-    FwHostOptions,
-    FwHostProcess,
-    ensure_fw_host,
-    fake_model,
-    fake_output,
-    sanitizer_runtime_missing,
-)
+from targets.board.fw_host import ensure_fw_host
 from targets.board.links import SubprocessLink
 from targets.board.protocol import ProtocolClient, encode_command, link_bytes_for_upload, parse_reply_line
 from targets.board.vocabulary import PROTOCOL_VERSION, REPLY_PREFIX
 from targets.tflm.op_list import registered_ops
+from tests_host.fw_host_process import (
+    FAKE_FLAG_INVOKE_FAILS,
+    FAKE_FLOAT32,
+    FwHostOptions,
+    FwHostProcess,
+    fake_model,
+    fake_output,
+    sanitizer_runtime_missing,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -87,7 +87,7 @@ def _shape(reply: dict) -> tuple:
 
 
 def test_error_replies_match_the_firmware_core(board):
-    from targets.board.fw_host import FwHostProcess
+    from tests_host.fw_host_process import FwHostProcess
 
     _, _, raw = board
     with FwHostProcess() as fw:
@@ -100,11 +100,11 @@ def test_error_replies_match_the_firmware_core(board):
 
 
 def test_model_conversation_matches_the_firmware_core_and_host_tflm(board, model):
-    from targets.board.fw_host import FwHostProcess, fake_model
     from targets.cost.estimator import estimate_latency
     from targets.cost.registry import load_targets
     from targets.tflm.analysis import analyze_model
     from targets.tflm.runner import TflmWorker
+    from tests_host.fw_host_process import FwHostProcess, fake_model
 
     _, _, raw = board
     with FwHostProcess() as fw:
