@@ -41,9 +41,12 @@ def run(dataset: str | None, scratch: Path) -> dict[str, float]:
         recipe = RECIPES[name]
         out = scratch / name
         out.mkdir()
-        ctx = BuildContext(recipe, config.effective_training_seed, config.architecture, data.x_train, data.y_train,
-                           data.x_val, data.y_val, data.x_test, data.y_test, len(data.class_names), representative,
-                           scratch / recipe.parent if recipe.parent else None, out, lambda message: None)
+        ctx = BuildContext(recipe=recipe, seed=config.effective_training_seed, architecture=config.architecture,
+                           x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val,
+                           x_test=data.x_test, y_test=data.y_test, n_classes=len(data.class_names),
+                           representative=representative,
+                           parent_dir=scratch / recipe.parent if recipe.parent else None, out_dir=out,
+                           log=lambda message: None)
         meta = getattr(recipes, recipe.function)(ctx)
         (out / "meta.json").write_text(json.dumps(meta, default=str))  # children read their parent's
         seconds[name] = time.perf_counter() - mark

@@ -25,7 +25,7 @@ from model_builders.variants import BuildContext, Recipe
 _queue: Any = None  # the parent's progress queue, set by init_worker
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BuildTask:
     name: str
     recipe: Recipe
@@ -122,8 +122,10 @@ def _build(task: BuildTask, out: Path) -> dict:
     log = lambda message: _send(task.label, message)  # noqa: E731
     log(f"started ({task.recipe.description})")
     a = task.arrays
-    ctx = BuildContext(task.recipe, task.seed, task.architecture, a["x_train"], a["y_train"], a["x_val"], a["y_val"],
-                       a["x_test"], a["y_test"], task.n_classes, a["representative"], task.parent_dir, out, log)
+    ctx = BuildContext(recipe=task.recipe, seed=task.seed, architecture=task.architecture,
+                       x_train=a["x_train"], y_train=a["y_train"], x_val=a["x_val"], y_val=a["y_val"],
+                       x_test=a["x_test"], y_test=a["y_test"], n_classes=task.n_classes,
+                       representative=a["representative"], parent_dir=task.parent_dir, out_dir=out, log=log)
     started = time.perf_counter()
     with timing.phase("build"):
         meta = getattr(recipes, task.recipe.function)(ctx)

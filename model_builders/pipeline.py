@@ -336,9 +336,11 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
             parent = recipes[name].parent
             return built[parent].directory if parent is not None and parent in built else None
 
-        tasks = [BuildTask(name, recipes[name], keys[name], materials[name], Path(config.cache_dir), config.rebuild,
-                           config.effective_training_seed, config.architecture, builder, arrays,
-                           len(data.class_names), parent_dir(name), extra_meta, labels[name],
+        tasks = [BuildTask(name=name, recipe=recipes[name], key=keys[name], material=materials[name],
+                           cache_dir=Path(config.cache_dir), rebuild=config.rebuild,
+                           seed=config.effective_training_seed, architecture=config.architecture,
+                           architecture_builder=builder, arrays=arrays, n_classes=len(data.class_names),
+                           parent_dir=parent_dir(name), extra_meta=extra_meta, label=labels[name],
                            after_build=after_build)
                  for name in missing]
         parents = {name: recipes[name].parent if recipes[name].parent in missing else None for name in missing}

@@ -88,7 +88,7 @@ def with_overrides(recipe: Recipe, overrides: dict[str, Any] | None) -> Recipe:
     return dataclasses.replace(recipe, params={**recipe.params, **overrides})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BuildContext:
     """What a recipe function gets: data, its parent artifact, and a directory to write into."""
 

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from targets.board.fw_host import FIRMWARE_DIR, ensure_fw_fuzz, libfuzzer_missing
+from targets.board.fw_host import FIRMWARE_DIR, ensure_fw_fuzz
+from tests_host.fw_host_process import libfuzzer_missing
 
 SEEDS = FIRMWARE_DIR / "host" / "fuzz_seeds"
 DICT = FIRMWARE_DIR / "host" / "fuzz.dict"

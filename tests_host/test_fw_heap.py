@@ -13,7 +13,8 @@ import subprocess
 import pytest
 
 from targets.board.errors import ProtocolError
-from targets.board.fw_host import FwHostOptions, FwHostProcess, ensure_fw_host, fake_model
+from targets.board.fw_host import ensure_fw_host
+from tests_host.fw_host_process import FwHostOptions, FwHostProcess, fake_model
 
 # `time` holds 8 bytes per run (two uint32_t arrays): 10000 runs ask 40000 B per array.
 LIMIT = 20_000

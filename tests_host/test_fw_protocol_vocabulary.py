@@ -11,12 +11,13 @@ from types import SimpleNamespace
 import pytest
 
 from targets.board import vocabulary as vocab
-from targets.board.fw_host import FIRMWARE_DIR, REPO_ROOT, FwHostProcess, fake_model
+from targets.board.fw_host import FIRMWARE_DIR, REPO_ROOT
 from targets.board.protocol import parse_reply_line
 from targets.board.replies import TimingReport
 from targets.tflm.op_list import REGISTERED_OPS_FILE
 from targets.virtual.device import VirtualBoard
 from targets.virtual.engine import LoadedModel
+from tests_host.fw_host_process import FwHostProcess, fake_model
 from vocabulary.tensors import TensorSpec
 
 

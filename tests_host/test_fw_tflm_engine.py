@@ -18,7 +18,7 @@ import pytest
 
 from targets.board.board import Board, run_cycle
 from targets.board.errors import ModelRejected, ProtocolError
-from targets.board.fw_host import HOST_SOURCE_DIR, FwHostOptions, FwHostProcess, ensure_fw_tflm
+from targets.board.fw_host import HOST_SOURCE_DIR, ensure_fw_tflm
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient
 from targets.tflm.analysis import analyze_model
@@ -26,6 +26,7 @@ from targets.tflm.op_list import registered_ops
 from targets.tflm.runner import run_tflm
 from targets.virtual.fw_pty_board import NOT_BUILT_REASON, FwPtyBoard, tflm_source_dir
 from tests_host import tiny_models
+from tests_host.fw_host_process import FwHostOptions, FwHostProcess
 
 needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
 

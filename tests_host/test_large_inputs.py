@@ -10,12 +10,12 @@ import pytest
 
 from targets.board.board import Board
 from targets.board.errors import InputTooLarge
-from targets.board.fw_host import FwHostOptions, FwHostProcess, fake_model, fake_output
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient, parse_reply_line
 from targets.tflm.runner import run_tflm
 from targets.virtual.board import VirtualBoardProcess
 from tests_host import tiny_models
+from tests_host.fw_host_process import FwHostOptions, FwHostProcess, fake_model, fake_output
 
 SIZES = {"3KB-32x32x3": (32, 32, 3), "9KB-96x96x1": (96, 96, 1)}
 

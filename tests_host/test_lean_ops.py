@@ -88,7 +88,7 @@ class Model:
 def _fake_config(tmp_path: Path, cli: dict) -> SimpleNamespace:
     from tinyml_harness.plugin import OPTIONS
 
-    defaults = {name: None for _, name, _, _, _ in OPTIONS}
+    defaults = {option.name: None for option in OPTIONS}
     return SimpleNamespace(
         invocation_params=SimpleNamespace(dir=tmp_path), inipath=None, rootpath=tmp_path,
         getoption=lambda name: cli.get(name, [] if name in ("recipe_params", "tolerances", "models")

@@ -24,9 +24,20 @@ from targets.measure.board import (
     tensor_mismatches,
     unlabelled_inputs,
 )
-from targets.measure.shared import CHIP, LATENCY_LABEL, VIRTUAL_ENGINES, artifact_figures, board_conditions
+from targets.measure.shared import (
+    ACCURACY_DECIMALS,
+    CHIP,
+    HOST,
+    LATENCY_LABEL,
+    VIRTUAL_ENGINES,
+    accuracy_figure,
+    artifact_figures,
+    board_conditions,
+    set_accuracy,
+)
 from targets.tflm.analysis import ModelAnalysis, OpInfo
 from targets.tflm.evaluate import HostEvaluation
+from vocabulary.records import ResultRecord
 from vocabulary.tensors import TensorSpec
 
 MODEL = b"TFL3" + bytes(range(256)) * 4
@@ -85,8 +96,8 @@ def run(conditions=CHIP, **changes) -> BoardRun:
 
 def test_figures_come_from_the_boards_outputs_not_the_hosts():
     record = board_record(run())
-    assert record.accuracy == pytest.approx(100 * 5 / 6)  # host TFLM says 100 %
-    assert record.accuracy_drop_pp == pytest.approx(100 * 5 / 6 - 100 * 5 / 6)  # reference: 5/6 too
+    assert record.accuracy == 83.333  # 5 of 6; host TFLM says 100 %
+    assert record.accuracy_drop_pp == 0.0  # the reference: 5 of 6 too
     assert record.max_lsb_diff == 2 and record.extra["lsb_diff_per_sample"] == [0, 0, 0, 0, 2, 0]
     assert record.test_samples == 6 and record.extra["eval_samples"] == 6
     # Flips against the float32 reference: sample 1 (wrong -> right), sample 4 (right -> wrong).
@@ -211,3 +222,12 @@ def test_a_board_record_is_what_calibrate_fits_to():
     assert models[0].ops == OP_INFOS and models[0].cycles == [144_000.0, 21_600.0, 24_000.0]
     virtual = board_record(run(board_conditions(True, "python"), cycle=full))
     assert measured_models([virtual]) == ([], ["skipped ptq_int8/esp32 (virtual): not measured on a chip"])
+
+
+def test_board_accuracy_takes_the_same_form_as_the_hosts():
+    """5 of 6 right: 83.333 in a board record, as in a host record, not 83.33333333333333."""
+    record = board_record(run())
+    host = ResultRecord(variant="ptq_int8", target="esp32", source=HOST.source)
+    set_accuracy(host, 100 * 5 / 6, 100 * 5 / 6)
+    assert (record.accuracy, record.accuracy_drop_pp) == (host.accuracy, host.accuracy_drop_pp) == (83.333, 0.0)
+    assert accuracy_figure(100 * 2 / 3) == 66.667 and ACCURACY_DECIMALS == 3

@@ -49,7 +49,8 @@ def registered_by_others(python: str, tmp_path: Path) -> dict:
 
 def clashes(others: dict) -> list[str]:
     found = []
-    for flag, name, *_ in OPTIONS:
+    for option in OPTIONS:
+        flag, name = option.flag, option.name
         if flag in others["options"]:
             found.append(f"option {flag} is also registered by another plugin")
         found += [f"{flag}: dest {name!r} is also the dest of {other}"

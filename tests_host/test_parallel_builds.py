@@ -95,7 +95,7 @@ def test_children_of_a_failed_parent_are_reported_not_built(tmp_path):
 
 @pytest.mark.parametrize("value, message", [("0", "must be at least 1, got 0"), ("two", "'two' is not an integer")])
 def test_bad_build_jobs_is_a_usage_error(value, message):
-    parse_build_jobs = next(kind for flag, _, kind, _, _ in OPTIONS if flag == "--build-jobs")
+    parse_build_jobs = next(o.kind for o in OPTIONS if o.flag == "--build-jobs")
     with pytest.raises(pytest.UsageError, match=f"--build-jobs: {message}"):
         parse_build_jobs(value)
     assert parse_build_jobs("3") == 3

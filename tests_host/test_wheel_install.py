@@ -67,3 +67,15 @@ def test_an_installed_wheel_copies_out_the_firmware_it_carries(installed, tmp_pa
     assert command.startswith(f"(cd {tmp_path / 'firmware'} && idf.py -B build_esp32c6_default ")
     for name in ("CMakeLists.txt", "main/registered_ops.txt", "core/protocol_vocabulary.def", "sdkconfig.ci.default"):
         assert (tmp_path / "firmware" / name).read_bytes() == (ROOT / "firmware" / name).read_bytes(), name
+
+
+def test_an_installed_wheel_states_its_licence_and_carries_the_text(installed, tmp_path):
+    out = _run(installed, (
+        "from importlib.metadata import distribution\n"
+        "d = distribution('tinyml-hil-harness')\n"
+        "print(d.metadata['License']); print(sum(f.name == 'LICENSE' for f in d.files))\n"
+        "print(str(d.locate_file('')))\n"), tmp_path)
+    licence, copies, location = out.splitlines()
+    assert (licence, copies) == ("Apache-2.0", "1")
+    assert location.startswith(str(installed.parent.parent))  # the wheel's metadata, not the editable install's
+    assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License\n                           Version 2.0")

@@ -177,16 +177,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params.append(pytest.param(*values, marks=marks, id=target))
     metafunc.parametrize(",".join(names), params, indirect=True)
 
-    if "hil_variant" in metafunc.fixturenames:
-        metafunc.parametrize("hil_variant", hil_variant_names(config))
-
-
-def hil_variant_names(config: pytest.Config) -> list[str]:
-    """The variants the model plugin builds (its --variants / ini `variants` selection)."""
-    from tinyml_harness.build_fixtures import selected_variant_names
-
-    return selected_variant_names(config)
-
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
@@ -224,12 +214,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 @pytest.fixture(scope="session")
 def hil_state(pytestconfig: pytest.Config) -> HilState:
     return pytestconfig.stash[HIL_STATE]
-
-
-@pytest.fixture
-def hil_source(hil_state: HilState) -> str:
-    """The ResultRecord source of this run: "virtual" (emulated) or "hil" (a real chip)."""
-    return "virtual" if hil_state.virtual else "hil"
 
 
 def port_lock_path(port_key: str) -> Path:
@@ -299,7 +283,7 @@ def hil_board(dut: Any, target: str, hil_state: HilState, pytestconfig: pytest.C
     link = DutLink(dut)
     if hil_state.virtual:
         hard_reset = hil_state.virtual_board(target).hard_reset
-        scale = 4.0  # the first upload of a model starts a host TFLM process
+        scale = 4.0  # host-speed work, but the python engine starts a TFLM process on a model's first upload
         quiet = 0.25  # a virtual board prints its boot log at once: silence means idle
         baud: int | None = None
     else:

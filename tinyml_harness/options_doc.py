@@ -67,7 +67,8 @@ def _flag(flag: str, name: str, kind: Any) -> str:
 def render() -> str:
     """docs/OPTIONS.md's text."""
     rows = []
-    for flag, name, kind, default, help_text in OPTIONS:
+    for option in OPTIONS:
+        flag, name, kind, default, help_text = option.flag, option.name, option.kind, option.default, option.help
         meaning = help_text.replace("%%", "%").replace("|", "\\|").replace("<", "\\<")
         rows.append(f"| {_flag(flag, name, kind)} | `{name}` | {_default(kind, default, help_text)} | {meaning} |\n")
     embedded = "".join(f"| `{option}` | {meaning} |\n" for option, meaning in EMBEDDED_OPTIONS)

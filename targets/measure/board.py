@@ -22,6 +22,7 @@ from targets.measure.shared import (
     artifact_figures,
     estimate_extra,
     expected_error_pct,
+    set_accuracy,
     set_correctness,
 )
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
@@ -144,8 +145,7 @@ def board_record(run: BoardRun) -> ResultRecord:
         labels = np.asarray(run.labels)
         scores = dequantize_output(board_out.reshape(host_out.shape), host.output)
         correct = np.asarray(scores).reshape(samples, -1).argmax(axis=1) == labels
-        record.accuracy = float(correct.mean() * 100.0)
-        record.accuracy_drop_pp = run.reference.accuracy - record.accuracy
+        set_accuracy(record, float(correct.mean() * 100.0), run.reference.accuracy)
         record.test_samples = samples
         set_correctness(record, correct, labels, run.class_names, run.reference.predictions == labels)
     record.extra.update(_board_extra(run, diff if max_lsb_diff else None))

@@ -17,7 +17,14 @@ import numpy as np
 
 from targets.cost.estimator import estimate_latency, fits
 from targets.cost.registry import TargetProfile
-from targets.measure.shared import HOST, artifact_figures, estimate_extra, expected_error_pct, set_correctness
+from targets.measure.shared import (
+    HOST,
+    artifact_figures,
+    estimate_extra,
+    expected_error_pct,
+    set_accuracy,
+    set_correctness,
+)
 from targets.tflm.analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
 from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
@@ -164,15 +171,13 @@ class HostMeasurements:
             record.extra["fits_detail"] = fit.explain()
         evaluation = measured.evaluation
         if evaluation is not None:
-            record.accuracy = round(evaluation.accuracy, 3)
             record.test_samples = int(len(evaluation.predictions))
             record.max_lsb_diff = evaluation.max_lsb_diff
             record.extra["engine"] = evaluation.engine
             reference_eval = reference.evaluation if reference else None
             if reference_eval is not None and len(reference_eval.predictions) != len(evaluation.predictions):
                 reference_eval = None  # not the same test samples: nothing to compare against
-            if reference_eval is not None:
-                record.accuracy_drop_pp = round(reference_eval.accuracy - evaluation.accuracy, 3)
+            set_accuracy(record, evaluation.accuracy, reference_eval.accuracy if reference_eval is not None else None)
             set_correctness(record, evaluation.predictions == self.y_test, self.y_test, self.class_names,
                             reference_eval.predictions == self.y_test if reference_eval is not None else None)
         return record

@@ -107,10 +107,28 @@ def expected_error_pct(estimate: LatencyEstimate) -> float | None:
     return None if pct is None else round(pct, 1)
 
 
+#: Decimal places of every accuracy figure in a record (accuracy, drops, per class), host and board alike:
+#: the same accuracy is the same number in results.csv whichever path measured it.
+ACCURACY_DECIMALS = 3
+
+
+def accuracy_figure(percent: float) -> float:
+    """An accuracy (or a difference of two, in percentage points) in the form records keep."""
+    return round(float(percent), ACCURACY_DECIMALS)
+
+
+def set_accuracy(record: ResultRecord, accuracy: float, reference_accuracy: float | None) -> None:
+    """accuracy and, against the float32 reference, accuracy_drop_pp; the drop is computed
+    before rounding, so it is the difference of the exact accuracies."""
+    record.accuracy = accuracy_figure(accuracy)
+    if reference_accuracy is not None:
+        record.accuracy_drop_pp = accuracy_figure(reference_accuracy - accuracy)
+
+
 def per_class_accuracy(correct: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
     """Top-1 accuracy per class (percent): one class collapsing must not hide in the mean."""
     y = np.asarray(labels)
-    return {name: round(float(correct[y == i].mean() * 100.0), 3)
+    return {name: accuracy_figure(correct[y == i].mean() * 100.0)
             for i, name in enumerate(class_names) if np.any(y == i)}
 
 
@@ -128,7 +146,7 @@ def set_correctness(record: ResultRecord, correct: np.ndarray, labels: np.ndarra
     record.extra["flips_to_wrong"] = int(np.sum(before_right & ~correct))
     record.extra["flips_to_right"] = int(np.sum(~before_right & correct))
     before = per_class_accuracy(before_right, labels, class_names)
-    drops = {c: round(before[c] - record.per_class_accuracy[c], 3) for c in before}
+    drops = {c: accuracy_figure(before[c] - record.per_class_accuracy[c]) for c in before}
     worst = max(drops, key=drops.__getitem__)
     record.max_class_drop_pp = drops[worst]
     record.extra["worst_class"] = worst
