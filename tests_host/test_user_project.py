@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 #: (variant, target) on the virtual bench: pytest.ini's variants and their float32 parent, on
 #: every registry target ESP-IDF builds firmware for.
-HIL_ITEMS = [(v, t) for v in ("float32", "ptq_int8", "qat_int8") for t in ("esp32", "esp32s3", "esp32c3", "esp32c6", "esp32p4")]
+HIL_ITEMS = [(v, t) for v in ("float32", "ptq_int8", "qat_int8")
+             for t in ("esp32", "esp32s3", "esp32c3", "esp32c6", "esp32p4")]
 
 
 def run_pytest(python: Path, project: Path, *args: str, cache: Path,
