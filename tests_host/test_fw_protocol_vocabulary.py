@@ -185,7 +185,8 @@ def cpp_string_literals(text: str) -> list[str]:
 
 # Words the core must take from protocol_vocabulary.def (X-macros), never spell itself.
 _CPP_WORDS = frozenset(vocab.COMMANDS) | set(vocab.ERROR_CODES) | set(vocab.TENSOR_FIELDS) | set(
-    vocab.TIMING_STATS) | {vocab.REPLY_PREFIX, vocab.REPLY_PREFIX.strip(), vocab.BOOT_BANNER}
+    vocab.TIMING_STATS) | set(vocab.TIMING_UNITS) | {vocab.REPLY_PREFIX, vocab.REPLY_PREFIX.strip(),
+                                                     vocab.BOOT_BANNER}
 
 
 def test_cpp_string_literals_are_found_outside_comments():

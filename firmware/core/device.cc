@@ -480,10 +480,14 @@ void Device::cmd_invoke(const char* cmd, bool has_idx, uint32_t idx) {
     reply_error(cmd, Error::kInvoke, r.detail.c_str());
     return;
   }
+  // The run's time in each of the vocabulary's units, as `time` names them.
+  const int64_t us = t1 - t0;
+  const uint32_t cycles = c1 - c0;
   reply_ok(cmd, [&](JsonWriter& w) {
     if (has_idx) w.key("idx").u64(idx);
     w.key("output").base64(engine_.output_data(), engine_.output_bytes());
-    w.key("us").i64(t1 - t0).key("cycles").u64(c1 - c0);
+#define TMH_TIMING_UNIT(unit) w.key(#unit).i64(unit);
+#include "protocol_vocabulary.def"
   });
 }
 
@@ -576,7 +580,8 @@ void Device::cmd_profile(const char* cmd) {
     for (size_t i = 0; i < count; ++i) {
       w.begin_object();
       w.key("index").u64(i).key("op").str(ops[i].op);
-      w.key("us").u64(ops[i].us).key("cycles").u64(ops[i].cycles);
+#define TMH_TIMING_UNIT(unit) w.key(#unit).u64(ops[i].unit);
+#include "protocol_vocabulary.def"
       w.end_object();
     }
     w.end_array();
