@@ -55,7 +55,7 @@ class StdioPort : public Port {
   // One scripted clock (micros or cycles): stands still between the pairs of reads.
   struct ScriptedClock {
     uint64_t now;
-    uint64_t reads = 0;
+    size_t reads = 0;
     uint64_t read(const std::vector<uint32_t>& script, uint64_t per_us);
   };
   ScriptedClock scripted_us_{0};
