@@ -11,6 +11,7 @@
 
 namespace tmh {
 
+// Members named as protocol_vocabulary.def's TMH_TENSOR_FIELD words (device.cc's write_tensor).
 struct TensorInfo {
   std::string dtype;        // "int8", "float32", ... (TfLiteType name, lower case)
   std::vector<int> shape;
