@@ -1,5 +1,6 @@
 #include "device.h"
 
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include "base64.h"
@@ -76,6 +77,22 @@ void write_stats(JsonWriter& w, const char* unit, const Stats& s) {
 #include "protocol_vocabulary.def"
 }
 
+// The header of every reply: ok, then the command's name.
+JsonWriter& start_reply(JsonWriter& w, bool ok, const char* cmd) {
+  return w.key("ok").boolean(ok).key("cmd").str(cmd);
+}
+
+// A tensor description's values, by type (write_tensor writes the keys from the vocabulary).
+void write_value(JsonWriter& w, const std::string& v) { w.str(v); }
+void write_value(JsonWriter& w, size_t v) { w.u64(v); }
+void write_value(JsonWriter& w, double v) { w.num(v); }
+void write_value(JsonWriter& w, int64_t v) { w.i64(v); }
+void write_value(JsonWriter& w, const std::vector<int>& v) {
+  w.begin_array();
+  for (int d : v) w.i64(d);
+  w.end_array();
+}
+
 }  // namespace
 
 Device::Device(Port& port, Engine& engine, const DeviceConfig& config)
@@ -116,12 +133,10 @@ size_t Device::feed(const uint8_t* data, size_t len) {
         handle_line(reader_.line(), reader_.line_len());
         break;
       case LineReader::Event::kOverflow: {
-        char msg[64];
-        std::snprintf(msg, sizeof msg, "line longer than line_max=%u",
-                      static_cast<unsigned>(reader_.line_max()));
         JsonWriter extra;
         extra.key("line_max").u64(reader_.line_max());
-        reply_error(vocab::UNKNOWN_COMMAND, Error::kLine, msg, &extra);
+        reply_errorf(vocab::UNKNOWN_COMMAND, Error::kLine, &extra, "line longer than line_max=%u",
+                     static_cast<unsigned>(reader_.line_max()));
         break;
       }
     }
@@ -142,14 +157,35 @@ void Device::reply(JsonWriter& w) {
   port_.write(line.data(), line.size());
 }
 
+template <typename Fields>
+void Device::reply_ok(const char* cmd, Fields&& fields) {
+  JsonWriter w(&reply_buffer_);
+  fields(start_reply(w, true, cmd));
+  reply(w);
+}
+
 void Device::reply_error(const char* cmd, Error code, const char* msg, JsonWriter* extra) {
   // Extra fields are built by the caller in their own writer and spliced in here, so
-  // ok/cmd/code/msg always come first (a person reading a monitor sees them first).
+  // ok/cmd/code/msg always come first.
   JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(false).key("cmd").str(cmd).key("code").str(error_name(code));
-  w.key("msg").str(msg);
+  start_reply(w, false, cmd).key("code").str(error_name(code)).key("msg").str(msg);
   if (extra != nullptr) w.merge(extra->finish());
   reply(w);
+}
+
+void Device::reply_errorf(const char* cmd, Error code, JsonWriter* extra, const char* format, ...) {
+  char msg[128];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(msg, sizeof msg, format, args);
+  va_end(args);
+  reply_error(cmd, code, msg, extra);
+}
+
+bool Device::require_model(const char* cmd, JsonWriter* extra) {
+  if (engine_.loaded()) return true;
+  reply_error(cmd, Error::kState, "no model loaded", extra);
+  return false;
 }
 
 void Device::handle_line(const char* line, size_t len) {
@@ -186,35 +222,34 @@ void Device::handle_line(const char* line, size_t len) {
     reply_error(vocab::UNKNOWN_COMMAND, Error::kParse, "unknown command");
     return;
   }
+  const char* cmd = spec->name;  // handlers reply with the table's spelling
   if (bad_spacing) {
-    reply_error(spec->name, Error::kParse, "words must be separated by single spaces");
+    reply_error(cmd, Error::kParse, "words must be separated by single spaces");
     return;
   }
   if (nwords - 1 != spec->nargs) {
-    char msg[64];
-    std::snprintf(msg, sizeof msg, "expected %u argument(s), got %u",
-                  static_cast<unsigned>(spec->nargs), static_cast<unsigned>(nwords - 1));
-    reply_error(spec->name, Error::kParse, msg);
+    reply_errorf(cmd, Error::kParse, nullptr, "expected %u argument(s), got %u",
+                 static_cast<unsigned>(spec->nargs), static_cast<unsigned>(nwords - 1));
     return;
   }
   const char* const* args = words + 1;
   switch (spec->id) {
-    case Command::identify: cmd_identify(); break;
-    case Command::upload_begin: cmd_upload_begin(args); break;
-    case Command::upload_chunk: cmd_upload_chunk(args); break;
-    case Command::upload_end: cmd_upload_end(); break;
-    case Command::set_input: cmd_set_input(args); break;
-    case Command::input_chunk: cmd_input_chunk(args); break;
-    case Command::invoke: cmd_invoke("invoke", false, 0); break;
-    case Command::infer: cmd_infer(args); break;
-    case Command::time: cmd_time(args); break;
-    case Command::profile: cmd_profile(); break;
-    case Command::reset: cmd_reset(); break;
+    case Command::identify: cmd_identify(cmd); break;
+    case Command::upload_begin: cmd_upload_begin(cmd, args); break;
+    case Command::upload_chunk: cmd_upload_chunk(cmd, args); break;
+    case Command::upload_end: cmd_upload_end(cmd); break;
+    case Command::set_input: cmd_set_input(cmd, args); break;
+    case Command::input_chunk: cmd_input_chunk(cmd, args); break;
+    case Command::invoke: cmd_invoke(cmd, false, 0); break;
+    case Command::infer: cmd_infer(cmd, args); break;
+    case Command::time: cmd_time(cmd, args); break;
+    case Command::profile: cmd_profile(cmd); break;
+    case Command::reset: cmd_reset(cmd); break;
   }
 }
 
 void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
-  w.key("ok").boolean(true).key("cmd").str(cmd);
+  start_reply(w, true, cmd);
   w.key("proto").i64(vocab::PROTOCOL_VERSION);
   w.key("fw").str(config_.fw_version);
   w.key("target").str(config_.target);
@@ -243,32 +278,28 @@ void Device::write_banner_fields(JsonWriter& w, const char* cmd) {
   if (!embedded_result_.empty()) w.key("embedded_model").raw(embedded_result_);
 }
 
+// One key per TMH_TENSOR_FIELD, in the vocabulary's order; TensorInfo's members bear its names.
 void Device::write_tensor(JsonWriter& w, const char* key, const TensorInfo& t) {
   w.key(key).begin_object();
-  w.key("dtype").str(t.dtype);
-  w.key("shape").begin_array();
-  for (int d : t.shape) w.i64(d);
-  w.end_array();
-  w.key("nbytes").u64(t.nbytes);
-  w.key("scale").num(t.scale);
-  w.key("zero_point").i64(t.zero_point);
+#define TMH_TENSOR_FIELD(field) write_value(w.key(#field), t.field);
+#include "protocol_vocabulary.def"
   w.end_object();
 }
 
-void Device::cmd_identify() {
+void Device::cmd_identify(const char* cmd) {
   JsonWriter w(&reply_buffer_);
-  write_banner_fields(w, "identify");
+  write_banner_fields(w, cmd);
   reply(w);
 }
 
-void Device::cmd_upload_begin(const char* const* args) {
+void Device::cmd_upload_begin(const char* cmd, const char* const* args) {
   uint32_t size = 0, crc = 0;
   if (!parse_u32(args[0], &size)) {
-    reply_error("upload_begin", Error::kParse, "size is not a decimal number");
+    reply_error(cmd, Error::kParse, "size is not a decimal number");
     return;
   }
   if (!parse_crc(args[1], &crc)) {
-    reply_error("upload_begin", Error::kParse, "crc32 must be 8 hex digits");
+    reply_error(cmd, Error::kParse, "crc32 must be 8 hex digits");
     return;
   }
   // A new upload replaces whatever was there, even if it is then refused.
@@ -277,62 +308,50 @@ void Device::cmd_upload_begin(const char* const* args) {
   staged_input_ = 0;
   const Error e = upload_.begin(size, crc);
   if (e == Error::kTooLarge) {
-    char msg[80];
-    std::snprintf(msg, sizeof msg, "size %u above max_model_bytes %u",
-                  static_cast<unsigned>(size), static_cast<unsigned>(config_.max_model_bytes));
     JsonWriter extra;
     extra.key("max_model_bytes").u64(config_.max_model_bytes);
-    reply_error("upload_begin", e, msg, &extra);
+    reply_errorf(cmd, e, &extra, "size %u above max_model_bytes %u", static_cast<unsigned>(size),
+                 static_cast<unsigned>(config_.max_model_bytes));
     return;
   }
   if (e != Error::kOk) {
-    reply_error("upload_begin", e, "size must be at least 1");
+    reply_error(cmd, e, "size must be at least 1");
     return;
   }
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("upload_begin");
-  w.key("size").u64(size).key("chunk_max").u64(config_.chunk_max);
-  reply(w);
+  reply_ok(cmd, [&](JsonWriter& w) {
+    w.key("size").u64(size).key("chunk_max").u64(config_.chunk_max);
+  });
 }
 
-void Device::cmd_upload_chunk(const char* const* args) {
+void Device::cmd_upload_chunk(const char* cmd, const char* const* args) {
   uint32_t seq = 0;
   if (!parse_u32(args[0], &seq)) {
-    reply_error("upload_chunk", Error::kParse, "seq is not a decimal number");
+    reply_error(cmd, Error::kParse, "seq is not a decimal number");
     return;
   }
   const Error e = upload_.chunk(seq, args[1], std::strlen(args[1]));
   JsonWriter extra;
   extra.key("seq").u64(seq);
   switch (e) {
-    case Error::kOk: {
-      JsonWriter w(&reply_buffer_);
-      w.key("ok").boolean(true).key("cmd").str("upload_chunk");
-      w.key("seq").u64(seq).key("received").u64(upload_.received());
-      reply(w);
+    case Error::kOk:
+      reply_ok(cmd, [&](JsonWriter& w) {
+        w.key("seq").u64(seq).key("received").u64(upload_.received());
+      });
       return;
-    }
     case Error::kState:
-      reply_error("upload_chunk", e, "no upload in progress (upload_begin first)", &extra);
+      reply_error(cmd, e, "no upload in progress (upload_begin first)", &extra);
       return;
-    case Error::kSeq: {
-      char msg[64];
-      std::snprintf(msg, sizeof msg, "expected seq %u", static_cast<unsigned>(upload_.expected()));
+    case Error::kSeq:
       extra.key("expected").u64(upload_.expected());
-      reply_error("upload_chunk", e, msg, &extra);
+      reply_errorf(cmd, e, &extra, "expected seq %u", static_cast<unsigned>(upload_.expected()));
       return;
-    }
     case Error::kBase64:
-      reply_error("upload_chunk", e, "payload is not valid base64", &extra);
+      reply_error(cmd, e, "payload is not valid base64", &extra);
       return;
-    default: {
-      char msg[96];
-      std::snprintf(msg, sizeof msg, "chunk above chunk_max %u or past the announced size %u",
-                    static_cast<unsigned>(config_.chunk_max),
-                    static_cast<unsigned>(upload_.size()));
-      reply_error("upload_chunk", e, msg, &extra);
+    default:
+      reply_errorf(cmd, e, &extra, "chunk above chunk_max %u or past the announced size %u",
+                   static_cast<unsigned>(config_.chunk_max), static_cast<unsigned>(upload_.size()));
       return;
-    }
   }
 }
 
@@ -357,50 +376,34 @@ Error Device::load_model(const uint8_t* model, size_t size, JsonWriter& w) {
   return Error::kOk;
 }
 
-void Device::cmd_upload_end() {
+void Device::cmd_upload_end(const char* cmd) {
   const Error e = upload_.finish();
   if (e == Error::kState) {
-    reply_error("upload_end", e, "no upload in progress (upload_begin first)");
+    reply_error(cmd, e, "no upload in progress (upload_begin first)");
     return;
   }
   if (e == Error::kSize) {
-    char msg[80];
-    std::snprintf(msg, sizeof msg, "received %u of %u bytes",
-                  static_cast<unsigned>(upload_.received()), static_cast<unsigned>(upload_.size()));
     JsonWriter extra;
     extra.key("received").u64(upload_.received()).key("expected").u64(upload_.expected());
-    reply_error("upload_end", e, msg, &extra);
+    reply_errorf(cmd, e, &extra, "received %u of %u bytes", static_cast<unsigned>(upload_.received()),
+                 static_cast<unsigned>(upload_.size()));
     return;
   }
   if (e == Error::kCrc) {
-    char msg[64];
-    std::snprintf(msg, sizeof msg, "crc32 of received bytes is %08x, announced %08x",
-                  static_cast<unsigned>(upload_.crc_received()),
-                  static_cast<unsigned>(upload_.crc()));
-    reply_error("upload_end", e, msg);
+    reply_errorf(cmd, e, nullptr, "crc32 of received bytes is %08x, announced %08x",
+                 static_cast<unsigned>(upload_.crc_received()), static_cast<unsigned>(upload_.crc()));
     return;
   }
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("upload_end");
+  // load_model writes the upload_end fields, or code/msg/...: after ok/cmd, like every reply.
   JsonWriter body;
   const Error le = load_model(upload_.data(), upload_.size(), body);
-  if (le != Error::kOk) {
-    // load_model wrote code/msg/...; put ok/cmd first, like every other error.
-    JsonWriter err;
-    err.key("ok").boolean(false).key("cmd").str("upload_end");
-    err.merge(body.finish());
-    reply(err);
-    return;
-  }
-  w.merge(body.finish());
+  JsonWriter w(&reply_buffer_);
+  start_reply(w, le == Error::kOk, cmd).merge(body.finish());
   reply(w);
 }
 
 bool Device::write_input(const char* cmd, const char* b64) {
-  if (!engine_.loaded()) {
-    reply_error(cmd, Error::kState, "no model loaded");
-    return false;
-  }
+  if (!require_model(cmd)) return false;
   const size_t len = std::strlen(b64);
   size_t n = 0;
   if (!base64_decoded_length(b64, len, &n)) {
@@ -409,12 +412,10 @@ bool Device::write_input(const char* cmd, const char* b64) {
   }
   const size_t want = engine_.input_bytes();
   if (n != want) {
-    char msg[80];
-    std::snprintf(msg, sizeof msg, "input is %u bytes, tensor takes %u",
-                  static_cast<unsigned>(n), static_cast<unsigned>(want));
     JsonWriter extra;
     extra.key("bytes").u64(n).key("expected").u64(want);
-    reply_error(cmd, Error::kInput, msg, &extra);
+    reply_errorf(cmd, Error::kInput, &extra, "input is %u bytes, tensor takes %u",
+                 static_cast<unsigned>(n), static_cast<unsigned>(want));
     return false;
   }
   size_t written = 0;
@@ -423,71 +424,53 @@ bool Device::write_input(const char* cmd, const char* b64) {
   return true;
 }
 
-void Device::cmd_input_chunk(const char* const* args) {
+void Device::cmd_input_chunk(const char* cmd, const char* const* args) {
   uint32_t offset = 0;
   if (!parse_u32(args[0], &offset)) {
-    reply_error("input_chunk", Error::kParse, "offset is not a decimal number");
+    reply_error(cmd, Error::kParse, "offset is not a decimal number");
     return;
   }
   JsonWriter extra;
   extra.key("offset").u64(offset);
-  if (!engine_.loaded()) {
-    reply_error("input_chunk", Error::kState, "no model loaded", &extra);
-    return;
-  }
+  if (!require_model(cmd, &extra)) return;
   const char* b64 = args[1];
   const size_t len = std::strlen(b64);
   size_t n = 0;
   if (!base64_decoded_length(b64, len, &n)) {
-    reply_error("input_chunk", Error::kBase64, "payload is not valid base64", &extra);
+    reply_error(cmd, Error::kBase64, "payload is not valid base64", &extra);
     return;
   }
   if (n > config_.chunk_max) {
-    char msg[64];
-    std::snprintf(msg, sizeof msg, "chunk above input_chunk_max %u",
-                  static_cast<unsigned>(config_.chunk_max));
-    reply_error("input_chunk", Error::kTooLarge, msg, &extra);
+    reply_errorf(cmd, Error::kTooLarge, &extra, "chunk above input_chunk_max %u",
+                 static_cast<unsigned>(config_.chunk_max));
     return;
   }
   // Chunks arrive in order; offset 0 starts the input over (a host that lost track).
   if (offset != 0 && offset != staged_input_) {
-    char msg[64];
-    std::snprintf(msg, sizeof msg, "expected offset %u", static_cast<unsigned>(staged_input_));
     extra.key("expected").u64(staged_input_);
-    reply_error("input_chunk", Error::kSeq, msg, &extra);
+    reply_errorf(cmd, Error::kSeq, &extra, "expected offset %u", static_cast<unsigned>(staged_input_));
     return;
   }
   const size_t want = engine_.input_bytes();
   if (offset + n > want) {
-    char msg[80];
-    std::snprintf(msg, sizeof msg, "chunk ends at byte %u, tensor takes %u",
-                  static_cast<unsigned>(offset + n), static_cast<unsigned>(want));
     extra.key("bytes").u64(offset + n).key("expected").u64(want);
-    reply_error("input_chunk", Error::kInput, msg, &extra);
+    reply_errorf(cmd, Error::kInput, &extra, "chunk ends at byte %u, tensor takes %u",
+                 static_cast<unsigned>(offset + n), static_cast<unsigned>(want));
     return;
   }
   size_t written = 0;
   base64_decode(b64, len, engine_.input_data() + offset, want - offset, &written);
   staged_input_ = offset + n;
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("input_chunk");
-  w.key("offset").u64(offset).key("received").u64(staged_input_);
-  reply(w);
+  reply_ok(cmd, [&](JsonWriter& w) { w.key("offset").u64(offset).key("received").u64(staged_input_); });
 }
 
-void Device::cmd_set_input(const char* const* args) {
-  if (!write_input("set_input", args[0])) return;
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("set_input");
-  w.key("bytes").u64(engine_.input_bytes());
-  reply(w);
+void Device::cmd_set_input(const char* cmd, const char* const* args) {
+  if (!write_input(cmd, args[0])) return;
+  reply_ok(cmd, [&](JsonWriter& w) { w.key("bytes").u64(engine_.input_bytes()); });
 }
 
 void Device::cmd_invoke(const char* cmd, bool has_idx, uint32_t idx) {
-  if (!engine_.loaded()) {
-    reply_error(cmd, Error::kState, "no model loaded");
-    return;
-  }
+  if (!require_model(cmd)) return;
   const int64_t t0 = port_.micros();
   const uint32_t c0 = port_.cycles();
   const EngineResult r = engine_.invoke();
@@ -497,72 +480,65 @@ void Device::cmd_invoke(const char* cmd, bool has_idx, uint32_t idx) {
     reply_error(cmd, Error::kInvoke, r.detail.c_str());
     return;
   }
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str(cmd);
-  if (has_idx) w.key("idx").u64(idx);
-  w.key("output").base64(engine_.output_data(), engine_.output_bytes());
-  w.key("us").i64(t1 - t0).key("cycles").u64(c1 - c0);
-  reply(w);
+  // The run's time in each of the vocabulary's units, as `time` names them.
+  const int64_t us = t1 - t0;
+  const uint32_t cycles = c1 - c0;
+  reply_ok(cmd, [&](JsonWriter& w) {
+    if (has_idx) w.key("idx").u64(idx);
+    w.key("output").base64(engine_.output_data(), engine_.output_bytes());
+#define TMH_TIMING_UNIT(unit) w.key(#unit).i64(unit);
+#include "protocol_vocabulary.def"
+  });
 }
 
-void Device::cmd_infer(const char* const* args) {
+void Device::cmd_infer(const char* cmd, const char* const* args) {
   uint32_t idx = 0;
   if (!parse_u32(args[0], &idx)) {
-    reply_error("infer", Error::kParse, "idx is not a decimal number");
+    reply_error(cmd, Error::kParse, "idx is not a decimal number");
     return;
   }
   if (std::strcmp(args[1], vocab::STAGED_INPUT) == 0) {
-    if (!engine_.loaded()) {
-      reply_error("infer", Error::kState, "no model loaded");
-      return;
-    }
+    if (!require_model(cmd)) return;
     const size_t want = engine_.input_bytes();
     if (staged_input_ != want) {
-      char msg[80];
-      std::snprintf(msg, sizeof msg, "input_chunk staged %u of %u bytes",
-                    static_cast<unsigned>(staged_input_), static_cast<unsigned>(want));
       JsonWriter extra;
       extra.key("bytes").u64(staged_input_).key("expected").u64(want);
-      reply_error("infer", Error::kInput, msg, &extra);
+      reply_errorf(cmd, Error::kInput, &extra, "input_chunk staged %u of %u bytes",
+                   static_cast<unsigned>(staged_input_), static_cast<unsigned>(want));
       return;
     }
     staged_input_ = 0;  // each staged input runs once
-  } else if (!write_input("infer", args[1])) {
+  } else if (!write_input(cmd, args[1])) {
     return;
   }
-  cmd_invoke("infer", true, idx);
+  cmd_invoke(cmd, true, idx);
 }
 
-void Device::cmd_time(const char* const* args) {
+void Device::cmd_time(const char* cmd, const char* const* args) {
   uint32_t runs = 0, warmup = 0;
   if (!parse_u32(args[0], &runs) || !parse_u32(args[1], &warmup)) {
-    reply_error("time", Error::kParse, "runs and warmup must be decimal numbers");
+    reply_error(cmd, Error::kParse, "runs and warmup must be decimal numbers");
     return;
   }
   if (runs < 1 || runs > vocab::TIME_MAX_RUNS || warmup > vocab::TIME_MAX_WARMUP) {
-    char msg[64];
-    std::snprintf(msg, sizeof msg, "runs must be 1..%u and warmup 0..%u",
-                  static_cast<unsigned>(vocab::TIME_MAX_RUNS),
-                  static_cast<unsigned>(vocab::TIME_MAX_WARMUP));
-    reply_error("time", Error::kRange, msg);
+    reply_errorf(cmd, Error::kRange, nullptr, "runs must be 1..%u and warmup 0..%u",
+                 static_cast<unsigned>(vocab::TIME_MAX_RUNS),
+                 static_cast<unsigned>(vocab::TIME_MAX_WARMUP));
     return;
   }
-  if (!engine_.loaded()) {
-    reply_error("time", Error::kState, "no model loaded");
-    return;
-  }
+  if (!require_model(cmd)) return;
   // The median needs every sample: 8 bytes per run, asked for only now, freed after.
   // malloc, not new: a failed new aborts on ESP-IDF (heap.h) and the board would reboot.
   const auto us = heap_array<uint32_t>(runs);
   const auto cycles = heap_array<uint32_t>(runs);
   if (!us || !cycles) {
-    reply_error("time", Error::kAlloc, "not enough heap for the run samples; use fewer runs");
+    reply_error(cmd, Error::kAlloc, "not enough heap for the run samples; use fewer runs");
     return;
   }
   for (uint32_t i = 0; i < warmup; ++i) {
     const EngineResult r = engine_.invoke();
     if (r.code != Error::kOk) {
-      reply_error("time", Error::kInvoke, r.detail.c_str());
+      reply_error(cmd, Error::kInvoke, r.detail.c_str());
       return;
     }
   }
@@ -573,7 +549,7 @@ void Device::cmd_time(const char* const* args) {
     const uint32_t c1 = port_.cycles();
     const int64_t t1 = port_.micros();
     if (r.code != Error::kOk) {
-      reply_error("time", Error::kInvoke, r.detail.c_str());
+      reply_error(cmd, Error::kInvoke, r.detail.c_str());
       return;
     }
     us[i] = static_cast<uint32_t>(t1 - t0);
@@ -582,44 +558,38 @@ void Device::cmd_time(const char* const* args) {
   // Named as the vocabulary's units: TMH_TIMING_UNIT(us) reads us_stats.
   const Stats us_stats = compute_stats(us.get(), runs);
   const Stats cycles_stats = compute_stats(cycles.get(), runs);
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("time");
-  w.key("runs").u64(runs).key("warmup").u64(warmup);
+  reply_ok(cmd, [&](JsonWriter& w) {
+    w.key("runs").u64(runs).key("warmup").u64(warmup);
 #define TMH_TIMING_UNIT(unit) write_stats(w, #unit, unit##_stats);
 #include "protocol_vocabulary.def"
-  reply(w);
+  });
 }
 
-void Device::cmd_profile() {
-  if (!engine_.loaded()) {
-    reply_error("profile", Error::kState, "no model loaded");
-    return;
-  }
+void Device::cmd_profile(const char* cmd) {
+  if (!require_model(cmd)) return;
   const OpTiming* ops = nullptr;
   size_t count = 0, dropped = 0;
   const EngineResult r = engine_.profile(&ops, &count, &dropped);
   if (r.code != Error::kOk) {
-    reply_error("profile", Error::kInvoke, r.detail.c_str());
+    reply_error(cmd, Error::kInvoke, r.detail.c_str());
     return;
   }
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("profile");
-  if (dropped > 0) w.key("ops_dropped").u64(dropped);
-  w.key("ops").begin_array();
-  for (size_t i = 0; i < count; ++i) {
-    w.begin_object();
-    w.key("index").u64(i).key("op").str(ops[i].op);
-    w.key("us").u64(ops[i].us).key("cycles").u64(ops[i].cycles);
-    w.end_object();
-  }
-  w.end_array();
-  reply(w);
+  reply_ok(cmd, [&](JsonWriter& w) {
+    if (dropped > 0) w.key("ops_dropped").u64(dropped);
+    w.key("ops").begin_array();
+    for (size_t i = 0; i < count; ++i) {
+      w.begin_object();
+      w.key("index").u64(i).key("op").str(ops[i].op);
+#define TMH_TIMING_UNIT(unit) w.key(#unit).u64(ops[i].unit);
+#include "protocol_vocabulary.def"
+      w.end_object();
+    }
+    w.end_array();
+  });
 }
 
-void Device::cmd_reset() {
-  JsonWriter w(&reply_buffer_);
-  w.key("ok").boolean(true).key("cmd").str("reset");
-  reply(w);
+void Device::cmd_reset(const char* cmd) {
+  reply_ok(cmd, [](JsonWriter&) {});
   restart_requested_ = true;
   port_.restart();
 }

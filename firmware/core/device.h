@@ -57,22 +57,33 @@ class Device {
   void handle_line(const char* line, size_t len);
 
  private:
+  // Replies. Every handler gets its command's name from the command table (`cmd`), and every
+  // reply starts with ok and cmd (a person reading a monitor sees them first).
   void reply(JsonWriter& w);
+  // ok:true, cmd, then the fields `fields(JsonWriter&)` writes.
+  template <typename Fields>
+  void reply_ok(const char* cmd, Fields&& fields);
+  // ok:false, cmd, code, msg, then the members of `extra` (a finished writer of the caller's).
   void reply_error(const char* cmd, Error code, const char* msg, JsonWriter* extra = nullptr);
+  // reply_error with a printf-formatted msg.
+  void reply_errorf(const char* cmd, Error code, JsonWriter* extra, const char* format, ...)
+      __attribute__((format(printf, 5, 6)));
+  // The guard of every command that needs a model: false (after an E_STATE reply) without one.
+  bool require_model(const char* cmd, JsonWriter* extra = nullptr);
   void write_banner_fields(JsonWriter& w, const char* cmd);
   void write_tensor(JsonWriter& w, const char* key, const TensorInfo& t);
 
-  void cmd_identify();
-  void cmd_upload_begin(const char* const* args);
-  void cmd_upload_chunk(const char* const* args);
-  void cmd_upload_end();
-  void cmd_set_input(const char* const* args);
-  void cmd_input_chunk(const char* const* args);
+  void cmd_identify(const char* cmd);
+  void cmd_upload_begin(const char* cmd, const char* const* args);
+  void cmd_upload_chunk(const char* cmd, const char* const* args);
+  void cmd_upload_end(const char* cmd);
+  void cmd_set_input(const char* cmd, const char* const* args);
+  void cmd_input_chunk(const char* cmd, const char* const* args);
   void cmd_invoke(const char* cmd, bool has_idx, uint32_t idx);
-  void cmd_infer(const char* const* args);
-  void cmd_time(const char* const* args);
-  void cmd_profile();
-  void cmd_reset();
+  void cmd_infer(const char* cmd, const char* const* args);
+  void cmd_time(const char* cmd, const char* const* args);
+  void cmd_profile(const char* cmd);
+  void cmd_reset(const char* cmd);
 
   // Verifies and loads a complete model; writes the upload_end fields on success, or
   // code/msg (and op / arena_capacity) on failure. No model stays loaded on failure.

@@ -11,6 +11,7 @@
 
 namespace tmh {
 
+// Members named as protocol_vocabulary.def's TMH_TENSOR_FIELD words (device.cc's write_tensor).
 struct TensorInfo {
   std::string dtype;        // "int8", "float32", ... (TfLiteType name, lower case)
   std::vector<int> shape;
@@ -19,6 +20,7 @@ struct TensorInfo {
   int64_t zero_point = 0;
 };
 
+// Members named as protocol_vocabulary.def's TMH_TIMING_UNIT words (device.cc's `profile`).
 struct OpTiming {
   const char* op = "?";  // builtin operator name, e.g. "CONV_2D"; static or model-owned text
   uint32_t us = 0;

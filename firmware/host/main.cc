@@ -5,7 +5,10 @@
 //
 //   fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N] [--target NAME]
 //           [--seed N] [--embed FILE] [--reset-after-lines N] [--panic-after-lines N]
-//           [--noise] [--alloc-limit N] [--count-engine-clock]
+//           [--noise] [--alloc-limit N] [--count-engine-clock] [--scripted-clock US,US,...]
+//   --scripted-clock: the port's clock is scripted instead of steady (StdioPortOptions::
+//   clock_script_us): the k-th timed interval (`time` run, `invoke`, `infer`) lasts the k-th
+//   listed number of microseconds (cycling through the list), and as many thousand cycles.
 //   --count-engine-clock: on exit, print to stderr how often the engine read its clock
 //   (the profiler's reads; the core's own `time` / `invoke` timing reads the port's clock).
 //   --alloc-limit N: a heap that cannot serve more than N bytes at once, as a chip's full
@@ -63,7 +66,8 @@ class CountingClock : public tmh::Clock {
                "usage: fw_host [--arena N] [--max-model N] [--line-max N] [--chunk-max N]\n"
                "               [--target NAME] [--seed N] [--embed FILE]\n"
                "               [--reset-after-lines N] [--panic-after-lines N] [--noise]\n"
-               "               [--alloc-limit N] [--count-engine-clock]\n");
+               "               [--alloc-limit N] [--count-engine-clock]\n"
+               "               [--scripted-clock US,US,...]\n");
   std::exit(2);
 }
 
@@ -72,6 +76,23 @@ long parse_long(const char* flag, const char* text) {
   const long v = std::strtol(text, &end, 10);
   if (end == text || *end != 0 || v < 0) usage((std::string(flag) + " needs a number").c_str());
   return v;
+}
+
+// "5,1,4": intervals of 1..kMaxScriptedUs microseconds.
+std::vector<uint32_t> parse_clock_script(const char* flag, const char* text) {
+  std::vector<uint32_t> out;
+  const char* p = text;
+  for (;;) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(p, &end, 10);
+    if (end == p || v < 1 || v > tmh::StdioPort::kMaxScriptedUs || (*end != ',' && *end != 0)) {
+      usage((std::string(flag) + " needs a comma-separated list of 1.." +
+             std::to_string(tmh::StdioPort::kMaxScriptedUs) + " microseconds").c_str());
+    }
+    out.push_back(static_cast<uint32_t>(v));
+    if (*end == 0) return out;
+    p = end + 1;
+  }
 }
 
 }  // namespace
@@ -122,6 +143,7 @@ int main(int argc, char** argv) {
     else if (flag == "--embed") embed_path = value;
     else if (flag == "--reset-after-lines") port_options.reset_after_lines = parse_long(argv[i - 1], value);
     else if (flag == "--panic-after-lines") port_options.panic_after_lines = parse_long(argv[i - 1], value);
+    else if (flag == "--scripted-clock") port_options.clock_script_us = parse_clock_script(argv[i - 1], value);
     else if (flag == "--alloc-limit") {
       g_alloc_limit = static_cast<size_t>(parse_long(argv[i - 1], value));
       tmh::set_heap_alloc(limited_alloc);

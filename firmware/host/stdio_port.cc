@@ -73,12 +73,24 @@ void StdioPort::write(const char* data, size_t len) {
   write_raw(data, len);
 }
 
+uint64_t StdioPort::ScriptedClock::read(const std::vector<uint32_t>& script, uint64_t per_us) {
+  if (reads % 2 == 1) now += per_us * script[(reads / 2) % script.size()];  // an end read
+  ++reads;
+  return now;
+}
+
 int64_t StdioPort::micros() {
+  if (!options_.clock_script_us.empty()) {
+    return static_cast<int64_t>(scripted_us_.read(options_.clock_script_us, 1));
+  }
   using namespace std::chrono;
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 uint32_t StdioPort::cycles() {
+  if (!options_.clock_script_us.empty()) {
+    return static_cast<uint32_t>(scripted_cycles_.read(options_.clock_script_us, 1000));
+  }
   using namespace std::chrono;
   return static_cast<uint32_t>(
       duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count());

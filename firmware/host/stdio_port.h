@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "port.h"
 
@@ -15,6 +16,11 @@ struct StdioPortOptions {
   long reset_after_lines = -1;    // the Nth host line is lost to a power-on reset
   long panic_after_lines = -1;    // the Nth host line is lost to a Guru Meditation panic
   bool noise = false;             // an ESP-IDF-style log line and stray bytes before replies
+  // A scripted clock instead of the steady one (--scripted-clock): reads of micros() come in
+  // (start, end) pairs, as the core's timing takes them, and the k-th pair spans
+  // clock_script_us[k % size] microseconds; cycles() likewise, times clock_mhz 1000. Known
+  // samples for the `time` statistics. The engine's profiler reads the same clock.
+  std::vector<uint32_t> clock_script_us;
 };
 
 class StdioPort : public Port {
@@ -25,6 +31,8 @@ class StdioPort : public Port {
   void write(const char* data, size_t len) override;
   int64_t micros() override;
   uint32_t cycles() override;  // host: nanoseconds of the steady clock (clock_mhz 1000)
+  // The most a scripted interval may last: its cycles (x1000) fit a 32-bit difference.
+  static constexpr uint32_t kMaxScriptedUs = 4000000;
   size_t free_heap() override { return 0; }      // no heap figure on the host: 0
   size_t min_free_heap() override { return 0; }
   uint32_t random32() override { return static_cast<uint32_t>(rng_()); }
@@ -43,6 +51,16 @@ class StdioPort : public Port {
   bool fault_ = false;
   bool restart_ = false;
   uint64_t noise_count_ = 0;
+
+  // One scripted clock (micros or cycles): stands still between the pairs of reads.
+  struct ScriptedClock {
+    uint64_t now;
+    size_t reads = 0;
+    uint64_t read(const std::vector<uint32_t>& script, uint64_t per_us);
+  };
+  ScriptedClock scripted_us_{0};
+  // Starts just below the 32-bit wrap: every scripted `time` run crosses it at first.
+  ScriptedClock scripted_cycles_{0xFFFFFFFFull - 1000};
 };
 
 }  // namespace tmh
