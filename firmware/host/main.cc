@@ -95,11 +95,19 @@ int main(int argc, char** argv) {
   tmh::StdioPort port(port_options);
 #if defined(TMH_HOST_ENGINE_TFLM)
   // As app_main.cc: a 16-byte aligned arena allocated once; the engine lives as long as
-  // the process (static: its profiler tables are large). esp_nn false: reference kernels.
-  config.platform = "host (TFLM reference kernels)";
+  // the process (static: its profiler tables are large). The kernels are the build's
+  // (FW_KERNELS): esp_nn true for esp-nn's optimised flavours, as CONFIG_TMH_ESP_NN on a chip.
+#if defined(TMH_HOST_ESP_NN)
+  constexpr bool kEspNn = true;
+#else
+  constexpr bool kEspNn = false;
+#endif
+  static const std::string platform = std::string("host (TFLM ") + TMH_HOST_KERNELS + " kernels" +
+                                      (std::string(TMH_HOST_ARCH) == "m32" ? ", 32-bit" : "") + ")";
+  config.platform = platform.c_str();
   std::unique_ptr<uint8_t[], void (*)(void*)> arena_buffer(
       static_cast<uint8_t*>(std::aligned_alloc(16, (arena + 15) / 16 * 16)), std::free);
-  static tmh::TflmEngine engine(port, arena_buffer.get(), arena, false);
+  static tmh::TflmEngine engine(port, arena_buffer.get(), arena, kEspNn);
 #else
   tmh::FakeEngine engine(port, arena);
 #endif
