@@ -134,7 +134,8 @@ def test_a_model_bigger_than_the_default_arena_is_measured_with_a_larger_one():
 
 
 def test_an_explicit_arena_is_a_limit_and_is_never_grown():
-    with pytest.raises(TflmError, match=rf"big-image: TFLM failed while loading the model \(arena {DEFAULT_ARENA_SIZE:,} B\)"):
+    expected = rf"big-image: TFLM failed while loading the model \(arena {DEFAULT_ARENA_SIZE:,} B\)"
+    with pytest.raises(TflmError, match=expected):
         TflmWorker(tiny_models.image_cnn(BIG_SHAPE), name="big-image", arena_size=DEFAULT_ARENA_SIZE)
 
 

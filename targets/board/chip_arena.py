@@ -163,8 +163,8 @@ class _Run:
     error: str | None = None
 
 
-def _run(binary: Path, model: bytes, name: str) -> _Run:
-    options = FwHostOptions(arena=ARENA_BYTES, max_model=max(MAX_MODEL_BYTES, len(model) + 1024))
+def _run(binary: Path, model: bytes, name: str, arena: int = ARENA_BYTES) -> _Run:
+    options = FwHostOptions(arena=arena, max_model=max(MAX_MODEL_BYTES, len(model) + 1024))
     try:
         with FwHostProcess(options, binary=binary, timeout_scale=20.0) as fw:
             board = Board(fw.client, name=f"fw_host ({binary.parent.name})")
