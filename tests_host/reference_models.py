@@ -15,32 +15,42 @@ Cached as tiny_models caches (in the temp dir, keyed by this file and TF's versi
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
 
-from tests_host.tiny_models import _cached, _convert, _keras
+from tests_host import tiny_models
+from tests_host.tiny_models import _convert, _keras
+
+#: tiny_models' cache keys on its own file; these builders key on this one too.
+_SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def _cached(label: str, build: Callable[[], bytes]) -> bytes:
+    return tiny_models._cached(f"{label}-{_SOURCE}", build)
+
+
+def _application(label: str, architecture: str, shape: tuple[int, int, int], **options) -> bytes:
+    """A tf_keras.applications architecture, untrained, int8."""
+
+    def build() -> bytes:
+        keras = _keras()
+        model = getattr(keras.applications, architecture)(input_shape=shape, weights=None, **options)
+        return _convert(model, "int8", shape)
+
+    return _cached(label, build)
 
 
 @functools.cache
 def person_detection() -> bytes:
     """MobileNet v1 0.25 on 96x96 grayscale, 2 classes (TFLM's person detection)."""
-
-    def build() -> bytes:
-        keras = _keras()
-        model = keras.applications.MobileNet(input_shape=(96, 96, 1), alpha=0.25, weights=None, classes=2)
-        return _convert(model, "int8", (96, 96, 1))
-
-    return _cached("person_detection_mobilenet_v1_025", build)
+    return _application("person_detection_mobilenet_v1_025", "MobileNet", (96, 96, 1), alpha=0.25, classes=2)
 
 
 @functools.cache
 def mobilenet_v2() -> bytes:
     """MobileNetV2 0.35 on 96x96x3, 10 classes."""
-
-    def build() -> bytes:
-        keras = _keras()
-        model = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10)
-        return _convert(model, "int8", (96, 96, 3))
-
-    return _cached("mobilenet_v2_035_96", build)
+    return _application("mobilenet_v2_035_96", "MobileNetV2", (96, 96, 3), alpha=0.35, classes=10)
 
 
 @functools.cache

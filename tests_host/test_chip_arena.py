@@ -154,3 +154,31 @@ def _zeros(model: bytes):
 
     spec = analyze_model(model, name="m").input
     return np.zeros((1, *spec.shape[1:]), dtype=spec.dtype)
+
+
+def test_a_host_record_carries_the_targets_chip_arena_and_fits_uses_it(sources):
+    import numpy as np
+
+    from targets.measure.host import HostMeasurements
+
+    model = tiny_models.gesture_cnn("int8")
+    x = np.random.default_rng(0).random((8, *tiny_models.GESTURE_SHAPE), dtype=np.float32)
+    measurements = HostMeasurements(x, np.arange(8) % 3, dataset_is_explicit=False)
+    measured = measurements.measure(_Named("gesture_int8", model))
+    targets = load_targets()
+    for target in ("esp32", "esp32s3"):
+        record = measurements.record(measured, None, targets[target])
+        chip = chip_arenas(model, "gesture_int8", target, sources)
+        assert record.chip_arena_bytes == chip["default"].arena_bytes
+        assert record.chip_arena_source.startswith(f"chip figure ({target} default config): fw_host 32-bit")
+        assert record.arena_bytes == measured.arena_bytes  # the 64-bit figure stays what it is
+        configs = record.extra["chip_arena"]["configs"]
+        assert configs["esp_nn_off"]["arena_bytes"] == chip["esp_nn_off"].arena_bytes
+        profile = targets[target]
+        assert record.extra["fits_detail"].startswith(
+            f"RAM {profile.fw_ram_overhead_bytes + record.chip_arena_bytes} /")
+
+
+class _Named:
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self.tflite_bytes = name, data
