@@ -6,7 +6,13 @@
 // compared. The chip's optimised kernels themselves (Xtensa / RISC-V SIMD) do not run here.
 #pragma once
 
+#ifdef __cplusplus
+extern "C" {  // as esp-nn's own esp_nn.h: its headers declare C functions
+#endif
 #include "esp_nn_ansi_c.h"
+#ifdef __cplusplus
+}
+#endif
 
 #ifndef TMH_ESP_NN_CHIP
 #error "TMH_ESP_NN_CHIP (e.g. esp32s3) must name the chip whose scratch sizes to use"
@@ -15,6 +21,11 @@
 #define TMH_NN_PASTE2(name, chip) name##_##chip
 #define TMH_NN_PASTE(name, chip) TMH_NN_PASTE2(name, chip)
 #define TMH_NN_CHIP_FN(name) TMH_NN_PASTE(name, TMH_ESP_NN_CHIP)
+
+// No longer the ANSI C names: declared below with the chip's suffix, then defined to them.
+#undef esp_nn_get_conv_scratch_size
+#undef esp_nn_get_depthwise_conv_scratch_size
+#undef esp_nn_get_softmax_scratch_size
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,9 +43,6 @@ int32_t TMH_NN_CHIP_FN(esp_nn_get_softmax_scratch_size)(const int32_t width, con
 }
 #endif
 
-#undef esp_nn_get_conv_scratch_size
-#undef esp_nn_get_depthwise_conv_scratch_size
-#undef esp_nn_get_softmax_scratch_size
 #define esp_nn_get_conv_scratch_size TMH_NN_CHIP_FN(esp_nn_get_conv_scratch_size)
 #define esp_nn_get_depthwise_conv_scratch_size TMH_NN_CHIP_FN(esp_nn_get_depthwise_conv_scratch_size)
 #define esp_nn_get_softmax_scratch_size TMH_NN_CHIP_FN(esp_nn_get_softmax_scratch_size)
