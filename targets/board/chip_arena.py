@@ -140,8 +140,8 @@ def _build(sources: ChipSources, kernels: str) -> Path | str:
         return ensure_fw_tflm(sources.tflm, arch=ARCH, kernels=kernels,
                               esp_nn_dir=None if kernels == REFERENCE else sources.esp_nn)
     except FwHostBuildError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if "error" in line.lower()]
-        return f"{describe_kernels(kernels)} does not build on the host: {(lines or [str(exc)])[-1][:300]}"
+        lines = [line.strip() for line in str(exc).splitlines() if "error:" in line.lower()]
+        return f"{describe_kernels(kernels)} does not build on the host: {(lines or [str(exc)])[0][:300]}"
 
 
 def _inputs(spec_dtype: str, shape: tuple[int, ...], seed: int = 7) -> list[bytes]:
