@@ -19,6 +19,8 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from tests_host import tiny_models
 from tests_host.tiny_models import _convert, _keras
 
@@ -30,12 +32,26 @@ def _cached(label: str, build: Callable[[], bytes]) -> bytes:
     return tiny_models._cached(f"{label}-{_SOURCE}", build)
 
 
-def _application(label: str, architecture: str, shape: tuple[int, int, int], **options) -> bytes:
-    """A tf_keras.applications architecture, untrained, int8."""
+def _application(label: str, architecture: str, shape: tuple[int, int, int], classes: int, **options) -> bytes:
+    """A tf_keras.applications backbone, untrained, with the head TFLM's person-detection
+    model has (average pool over the last feature map, 1x1 conv, flatten, softmax), int8.
+    Not keras' own head, whose Reshape is dynamic (SHAPE, STRIDED_SLICE, PACK)."""
 
     def build() -> bytes:
         keras = _keras()
-        model = getattr(keras.applications, architecture)(input_shape=shape, weights=None, **options)
+        layers = keras.layers
+        base = getattr(keras.applications, architecture)(input_shape=shape, weights=None, include_top=False,
+                                                         **options)
+        x = layers.AveragePooling2D(base.output_shape[1:3])(base.output)
+        x = layers.Flatten()(layers.Conv2D(classes, 1)(x))  # a static RESHAPE; Reshape((classes,)) is dynamic
+        model = keras.Model(base.input, layers.Softmax()(x))
+        # Untrained, the activations vanish through the stack (scales of 1e-8, and TFLM's
+        # softmax aborts preparing its multiplier): let batch norm take its statistics from
+        # one batch, as training would, so every layer sees activations of unit scale.
+        for layer in model.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = 0.0
+        model(np.random.default_rng(0).random((8, *shape), dtype=np.float32), training=True)
         return _convert(model, "int8", shape)
 
     return _cached(label, build)
@@ -44,13 +60,13 @@ def _application(label: str, architecture: str, shape: tuple[int, int, int], **o
 @functools.cache
 def person_detection() -> bytes:
     """MobileNet v1 0.25 on 96x96 grayscale, 2 classes (TFLM's person detection)."""
-    return _application("person_detection_mobilenet_v1_025", "MobileNet", (96, 96, 1), alpha=0.25, classes=2)
+    return _application("person_detection_mobilenet_v1_025", "MobileNet", (96, 96, 1), 2, alpha=0.25)
 
 
 @functools.cache
 def mobilenet_v2() -> bytes:
     """MobileNetV2 0.35 on 96x96x3, 10 classes."""
-    return _application("mobilenet_v2_035_96", "MobileNetV2", (96, 96, 3), alpha=0.35, classes=10)
+    return _application("mobilenet_v2_035_96", "MobileNetV2", (96, 96, 3), 10, alpha=0.35)
 
 
 @functools.cache
