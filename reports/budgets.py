@@ -230,9 +230,9 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
 
 #: Budget keys on figures the host measures once for every target (see baseline.py's
 #: TARGET_INDEPENDENT): on host runs they are judged once per variant, against the
-#: tightest budget among the run's targets. max_arena_bytes is not one: a host record
-#: judges it per target, on chip_arena_bytes (each target's own figure).
-SIZE_KEYS = {"host-tflm": frozenset({"max_model_bytes"})}
+#: tightest budget among the run's targets. max_arena_bytes only on a record without a
+#: chip_arena_bytes (written before there was one): with it, per target, on that figure.
+SIZE_KEYS = {"host-tflm": frozenset({"max_arena_bytes", "max_model_bytes"})}
 
 
 def split_budget(budgets: Budgets, record: ResultRecord, scope: str,
@@ -241,6 +241,8 @@ def split_budget(budgets: Budgets, record: ResultRecord, scope: str,
     target "*", and on host runs the size keys at their tightest over `targets`), "target"
     (latency, fits and what else is left) or "all"."""
     sizes = SIZE_KEYS.get(record.source, frozenset())
+    if record.chip_arena_bytes is not None:
+        sizes = sizes - {"max_arena_bytes"}
     if scope == "variant":
         chosen = {k: v for k, v in budgets.for_item(record.variant, "*").items() if k in VARIANT_KEYS}
         for target in targets:

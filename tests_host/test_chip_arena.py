@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,16 @@ def test_a_host_record_carries_the_targets_chip_arena_and_fits_uses_it(sources):
 class _Named:
     def __init__(self, name: str, data: bytes) -> None:
         self.name, self.tflite_bytes = name, data
+
+
+def test_a_host_record_with_a_chip_figure_is_judged_on_arena_per_target():
+    from reports.budgets import Budgets, Rule, split_budget
+
+    budgets = Budgets(Path("budgets.toml"), [Rule("defaults", "*", "*", {"max_arena_bytes": 100_000,
+                                                                  "max_model_bytes": 50_000})])
+    chip = ResultRecord("ptq_int8", "esp32s3", "host-tflm", arena_bytes=80_000, chip_arena_bytes=120_000)
+    assert split_budget(budgets, chip, "target") == {"max_arena_bytes": 100_000}
+    assert split_budget(budgets, chip, "variant", ["esp32s3"]) == {"max_model_bytes": 50_000}
+    older = ResultRecord("ptq_int8", "esp32s3", "host-tflm", arena_bytes=80_000)  # no chip figure: once per variant
+    assert split_budget(budgets, older, "variant", ["esp32s3"]) == {"max_arena_bytes": 100_000,
+                                                                    "max_model_bytes": 50_000}
