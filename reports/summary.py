@@ -250,7 +250,8 @@ def _source_section(source: str, records: list[ResultRecord],
 def _chip_arena_lines(records: Sequence[ResultRecord]) -> list[str]:
     """What the per-target chip arena is in this run; one line on how to get it when it is not there."""
     measured = [r for r in records if r.chip_arena_bytes is not None and r.chip_arena_source != UNAVAILABLE_LABEL]
-    missing = [r for r in records if r.chip_arena_source == UNAVAILABLE_LABEL]
+    missing = [r for r in records if r.chip_arena_source == UNAVAILABLE_LABEL
+               and "how_to" in (r.extra.get("chip_arena") or {})]  # not a target no firmware here builds for
     lines = []
     if measured:
         lines.append("- chip arena (per target, in the latency cells): what the target's firmware (default config) "

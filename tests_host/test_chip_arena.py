@@ -67,10 +67,15 @@ def test_without_sources_the_64_bit_figure_stays_labelled_and_the_summary_says_h
     figure = chip_arena_figure(b"model", "m", 9216, esp32)
     assert (figure.arena_bytes, figure.source) == (9216, UNAVAILABLE_LABEL)
     assert figure.extra["available"] is False and "TFLM_SOURCE_DIR" in figure.extra["reason"]
-    record = ResultRecord("ptq_int8", "esp32", "host-tflm", arena_bytes=9216,
-                          chip_arena_bytes=figure.arena_bytes, chip_arena_source=figure.source)
-    lines = _chip_arena_lines([record])
+    record = ResultRecord("ptq_int8", "esp32", "host-tflm", arena_bytes=9216, chip_arena_bytes=figure.arena_bytes,
+                          chip_arena_source=figure.source, extra={"chip_arena": figure.extra})
+    stm32 = next(t for t in load_targets().values() if not t.idf_target)
+    other = chip_arena_figure(b"model", "m", 9216, stm32)
+    no_firmware = ResultRecord("ptq_int8", stm32.name, "host-tflm", arena_bytes=9216, chip_arena_bytes=9216,
+                               chip_arena_source=other.source, extra={"chip_arena": other.extra})
+    lines = _chip_arena_lines([record, no_firmware])
     assert len(lines) == 1 and HOW_TO in lines[0] and UNAVAILABLE_LABEL in lines[0]
+    assert stm32.name not in lines[0]  # no sources would give it a chip figure
 
 
 def test_a_target_without_esp_idf_firmware_keeps_the_host_figure():

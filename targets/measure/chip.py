@@ -27,8 +27,12 @@ class ChipArenaFigure:
     notes: list[str] = field(default_factory=list)  # output differences: reported, never hidden
 
 
-def _fallback(host_arena: int, reason: str) -> ChipArenaFigure:
-    return ChipArenaFigure(host_arena, UNAVAILABLE_LABEL, {"available": False, "reason": reason, "how_to": HOW_TO})
+def _fallback(host_arena: int, reason: str, how_to: bool = True) -> ChipArenaFigure:
+    """The 64-bit figure, labelled; `how_to` when sources would give the chip's figure."""
+    extra: dict[str, Any] = {"available": False, "reason": reason}
+    if how_to:
+        extra["how_to"] = HOW_TO
+    return ChipArenaFigure(host_arena, UNAVAILABLE_LABEL, extra)
 
 
 def chip_arena_figure(model: bytes, name: str, host_arena: int | None, target: TargetProfile) -> ChipArenaFigure:
@@ -36,7 +40,7 @@ def chip_arena_figure(model: bytes, name: str, host_arena: int | None, target: T
     if host_arena is None:
         return ChipArenaFigure(None, None)
     if not target.idf_target:
-        return _fallback(host_arena, f"{target.name} has no ESP-IDF firmware build")
+        return _fallback(host_arena, f"{target.name} has no ESP-IDF firmware build", how_to=False)
     sources, why = chip_sources()
     if sources is None:
         return _fallback(host_arena, why)
