@@ -39,7 +39,7 @@ UNMEASURABLE: dict[str, frozenset[str]] = {
 
 #: A variant TFLite Micro cannot run (deployable=False, e.g. dynamic_range) has no device
 #: figures at all; budgets on these are not applied to it.
-DEVICE_METRICS = frozenset({"arena_bytes", "latency_us", "latency_est_us", "flash_bytes",
+DEVICE_METRICS = frozenset({"arena_bytes", "chip_arena_bytes", "latency_us", "latency_est_us", "flash_bytes",
                             "fits"})
 
 #: Budget keys judged once per variant (host runs: accuracy does not depend on the target).
@@ -204,6 +204,8 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
                                             f"{metric} is {state} ({key} = true)"))
             continue
         metric, kind = LIMIT_KEYS[key]
+        if metric == "arena_bytes" and record.chip_arena_bytes is not None:
+            metric = "chip_arena_bytes"  # a host record's per-target figure (chip_arena_source says which)
         if metric in unmeasurable:
             continue  # e.g. a virtual board's wall-clock is no chip latency: no budget applies
         if key in VARIANT_KEYS and record.extra.get("no_labelled_data"):
@@ -228,7 +230,8 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
 
 #: Budget keys on figures the host measures once for every target (see baseline.py's
 #: TARGET_INDEPENDENT): on host runs they are judged once per variant, against the
-#: tightest budget among the run's targets.
+#: tightest budget among the run's targets. max_arena_bytes only on a record without a
+#: chip_arena_bytes (written before there was one): with it, per target, on that figure.
 SIZE_KEYS = {"host-tflm": frozenset({"max_arena_bytes", "max_model_bytes"})}
 
 
@@ -238,6 +241,8 @@ def split_budget(budgets: Budgets, record: ResultRecord, scope: str,
     target "*", and on host runs the size keys at their tightest over `targets`), "target"
     (latency, fits and what else is left) or "all"."""
     sizes = SIZE_KEYS.get(record.source, frozenset())
+    if record.chip_arena_bytes is not None:
+        sizes = sizes - {"max_arena_bytes"}
     if scope == "variant":
         chosen = {k: v for k, v in budgets.for_item(record.variant, "*").items() if k in VARIANT_KEYS}
         for target in targets:

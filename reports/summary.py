@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reports.budgets import Violation, format_metric
 from reports.compare import Comparison, format_comparison_table
+from targets.board.chip_arena import HOW_TO, UNAVAILABLE_LABEL
 from vocabulary.records import EMULATED_SOURCES, ResultRecord
 
 Key = tuple[str, str, str]
@@ -208,7 +209,10 @@ def _source_section(source: str, records: list[ResultRecord],
                 "Espressif-published figure held out of the cost model's fit (docs/LATENCY.md); "
                 "esp_nn_off: the estimate for sdkconfig.ci.esp_nn_off"] if latency == "latency_est_us" else []),
              "- arena: as TFLM reports it; " + ("the 64-bit host build's figure, the same for every target"
-                                                 if source == "host-tflm" else "per board"), ""]
+                                                 if source == "host-tflm" else "per board")]
+    if source == "host-tflm":
+        lines += _chip_arena_lines(records)
+    lines.append("")
     header = ["variant", "model", "gzip", "arena", "accuracy %", "drop pp", "worst class drop pp"]
     header += [f"{t} {'est. ' if latency == 'latency_est_us' else ''}us" for t in targets]
     header += ["does not fit", "budgets"]
@@ -239,10 +243,27 @@ def _source_section(source: str, records: list[ResultRecord],
                          if on_target.latency_us else "")
                 gap = _arena_gap(on_target, on_target.extra.get("host_arena_bytes"))
                 cell += f"; arena vs host {gap}" if gap else ""
+            if on_target is not None and source == "host-tflm" and on_target.chip_arena_source != UNAVAILABLE_LABEL:
+                cell += f"; chip arena {_kib(on_target.chip_arena_bytes)}" if on_target.chip_arena_bytes else ""
             cells.append(cell)
         cells += [", ".join(r.target for r in rows if r.fits is False) or "-", status]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    return lines
+
+
+def _chip_arena_lines(records: Sequence[ResultRecord]) -> list[str]:
+    """What the per-target chip arena is in this run; one line on how to get it when it is not there."""
+    measured = [r for r in records if r.chip_arena_bytes is not None and r.chip_arena_source != UNAVAILABLE_LABEL]
+    missing = [r for r in records if r.chip_arena_source == UNAVAILABLE_LABEL
+               and "how_to" in (r.extra.get("chip_arena") or {})]  # not a target no firmware here builds for
+    lines = []
+    if measured:
+        lines.append("- chip arena (per target, in the latency cells): what the target's firmware (default config) "
+                     "reports, from a 32-bit host build of its kernels; every config in results.jsonl extra.chip_arena")
+    if missing:
+        lines.append(f"- {', '.join(sorted({r.target for r in missing}))}: fits and max_arena_bytes use the "
+                     f"{UNAVAILABLE_LABEL}; {HOW_TO}")
     return lines
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from targets.tflm.runner import (
+    DEFAULT_ARENA_SIZE,
     TflmError,
     TflmWorker,
     dequantize_output,
@@ -113,3 +114,34 @@ def test_quantize_input_rounds_half_away_from_zero_and_clips():
 def test_dequantize_output_uses_scale_and_zero_point():
     details = TensorSpec("int8", (1, 3), scale=1 / 256, zero_point=-128, nbytes=3)
     np.testing.assert_allclose(dequantize_output(np.array([[-128, 0, 127]], np.int8), details), [[0.0, 0.5, 255 / 256]])
+
+
+# ------------------------------------------------------------------ big models (issue 20, item 5)
+BIG_SHAPE = (640, 640, 3)  # the int8 input alone is 1,228,800 B: more than DEFAULT_ARENA_SIZE
+
+
+def test_a_model_bigger_than_the_default_arena_is_measured_with_a_larger_one():
+    big = tiny_models.image_cnn(BIG_SHAPE)
+    x = np.random.default_rng(0).integers(-128, 128, (2, *BIG_SHAPE), dtype=np.int8)
+    with TflmWorker(big, name="big-image") as worker:
+        assert worker.arena_size > DEFAULT_ARENA_SIZE
+        assert worker.arena_bytes > DEFAULT_ARENA_SIZE
+        outputs = worker.invoke(x)
+    # The figure is TFLM's used bytes, not the room it was given: the same in a larger arena.
+    roomy = run_tflm(big, x, name="big-image", arena_size=4 * worker.arena_size)
+    assert roomy.arena_bytes == worker.arena_bytes
+    np.testing.assert_array_equal(roomy.outputs, outputs)
+
+
+def test_an_explicit_arena_is_a_limit_and_is_never_grown():
+    expected = rf"big-image: TFLM failed while loading the model \(arena {DEFAULT_ARENA_SIZE:,} B\)"
+    with pytest.raises(TflmError, match=expected):
+        TflmWorker(tiny_models.image_cnn(BIG_SHAPE), name="big-image", arena_size=DEFAULT_ARENA_SIZE)
+
+
+def test_a_worker_that_dies_says_at_which_stage_and_with_which_arena():
+    with TflmWorker(tiny_models.gesture_cnn("int8"), name="killed") as worker:
+        worker._live().kill()
+        with pytest.raises(TflmError, match=rf"killed: TFLM worker crashed with SIGKILL while invoking "
+                                            rf"\(arena {DEFAULT_ARENA_SIZE:,} B\)"):
+            worker.invoke(_int8_inputs(1))

@@ -30,6 +30,11 @@ class ResultRecord:
     gzip_bytes: int | None = None
     arena_bytes: int | None = None  # as TFLM reports it; see arena_source
     arena_source: str | None = None  # e.g. "tflm-python-recording-x86_64" or "chip"
+    # Host runs, per target: the arena that target's firmware (default config) will report,
+    # measured with a 32-bit build of its kernels, or the 64-bit figure labelled
+    # "host 64-bit (chip figure unavailable)"; every config's figure is in extra["chip_arena"].
+    chip_arena_bytes: int | None = None
+    chip_arena_source: str | None = None
     macs: int | None = None
     latency_us: float | None = None  # measured on a chip; None on host
     latency_est_us: float | None = None  # estimate from the target cost model

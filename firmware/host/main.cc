@@ -173,12 +173,20 @@ int main(int argc, char** argv) {
   CountingClock engine_clock(port);
 #if defined(TMH_HOST_ENGINE_TFLM)
   // As app_main.cc: a 16-byte aligned arena allocated once; the engine lives as long as
-  // the process (static: its profiler tables are large). esp_nn false: reference kernels.
-  config.platform = "host (TFLM reference kernels)";
-  config.tflm_version = TMH_TFLM_VERSION;  // TFLM_SOURCE_DIR's idf_component.yml; no esp-nn
+  // the process (static: its profiler tables are large). The kernels are the build's
+  // (FW_KERNELS): esp_nn true for esp-nn's optimised flavours, as CONFIG_TMH_ESP_NN on a chip.
+#if defined(TMH_HOST_ESP_NN)
+  constexpr bool kEspNn = true;
+#else
+  constexpr bool kEspNn = false;
+#endif
+  static const std::string platform = std::string("host (TFLM ") + TMH_HOST_KERNELS + " kernels" +
+                                      (std::string(TMH_HOST_ARCH) == "m32" ? ", 32-bit" : "") + ")";
+  config.platform = platform.c_str();
+  config.tflm_version = TMH_TFLM_VERSION;  // TFLM_SOURCE_DIR's idf_component.yml
   std::unique_ptr<uint8_t[], void (*)(void*)> arena_buffer(
       static_cast<uint8_t*>(std::aligned_alloc(16, (arena + 15) / 16 * 16)), std::free);
-  static tmh::TflmEngine engine(engine_clock, arena_buffer.get(), arena, false);
+  static tmh::TflmEngine engine(engine_clock, arena_buffer.get(), arena, kEspNn);
 #else
   tmh::FakeEngine engine(engine_clock, arena);
 #endif

@@ -30,7 +30,7 @@ SOURCE_GLOBS = ("core/*.cc", "core/*.h", "core/*.def", "host/*.cc", "host/*.h", 
                 "cmake/*.cmake", "main/registered_ops.txt", "main/esp_port.*",
                 "host/idf_sim/*.cc", "host/idf_sim/include/*.h", "host/idf_sim/include/*/*.h")
 #: What the TFLM build adds (its TFLite Micro sources are outside the repository, and read-only).
-TFLM_SOURCE_GLOBS = ("main/tflm_engine.*", "host/*.cmake")
+TFLM_SOURCE_GLOBS = ("main/tflm_engine.*", "host/*.cmake", "host/esp_nn_host/*.h", "host/esp_nn_host/*/*.h")
 
 
 class FwHostBuildError(RuntimeError):
@@ -93,21 +93,36 @@ def ensure_esp_port_sim(console: str, idf_minor: int = 3) -> Path:
     return _ensure_built(build_dir() / f"esp_port_sim_{console}_v5{idf_minor}", ["-DFW_WERROR=ON"])
 
 
-def ensure_fw_tflm(source_dir: Path, ops_file: Path | None = None) -> Path:
+def ensure_fw_tflm(source_dir: Path, ops_file: Path | None = None, *, arch: str = "native",
+                   kernels: str = "reference", esp_nn_dir: Path | None = None) -> Path:
     """Path of build/fw-tflm/fw_host: fw_host on main/tflm_engine.cc and the TFLite Micro
     sources in `source_dir` (an esp-tflite-micro checkout; firmware/host/tflm.cmake), its
     resolver registering `ops_file`'s ops (default main/registered_ops.txt; another list
     builds in build/fw-tflm-<hash of its content>), built if
     missing, older than its sources, or configured for another directory or op list. The
-    first build compiles TFLM (minutes on two cores)."""
+    first build compiles TFLM (minutes on two cores).
+
+    `arch="m32"` builds it 32-bit as on a chip (-m32 -malign-double), `kernels` names the
+    kernels a target's firmware compiles (FW_KERNELS: reference, esp_nn_ansi, esp_nn_generic,
+    esp_nn_scratch_<chip>; all but reference need `esp_nn_dir`, an esp-nn checkout): each
+    in build/fw-tflm-<arch>-<kernels>. With ccache on PATH, the TFLM objects these share
+    are compiled once."""
     args = ["-DFW_WERROR=ON", "-DFW_ENGINE=tflm", f"-DTFLM_SOURCE_DIR={Path(source_dir).resolve()}"]
-    out, extra = build_dir(tflm=True), []
+    out, extra, env = build_dir(tflm=True), [], None
+    if (arch, kernels) != ("native", "reference"):
+        args += [f"-DFW_ARCH={arch}", f"-DFW_KERNELS={kernels}"]
+        if esp_nn_dir is not None:
+            args.append(f"-DESP_NN_SOURCE_DIR={Path(esp_nn_dir).resolve()}")
+        out = out.with_name(f"{out.name}-{arch}-{kernels}")
+        if shutil.which("ccache"):
+            args += ["-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
+            env = {**os.environ, "CCACHE_NOHASHDIR": "1"}  # the same object in every build directory
     if ops_file is not None:  # another firmware: a build directory per list (by content), kept for the next run
         ops = Path(ops_file).resolve()
         args.append(f"-DFW_OPS_FILE={ops}")
         out = out.with_name(f"{out.name}-{hashlib.sha256(ops.read_bytes()).hexdigest()[:12]}")
         extra.append(ops)
-    return _ensure_built(out / "fw_host", args, globs=SOURCE_GLOBS + TFLM_SOURCE_GLOBS, extra_sources=extra)
+    return _ensure_built(out / "fw_host", args, env, globs=SOURCE_GLOBS + TFLM_SOURCE_GLOBS, extra_sources=extra)
 
 
 def ensure_fw_fuzz() -> Path:

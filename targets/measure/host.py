@@ -17,6 +17,7 @@ import numpy as np
 
 from targets.cost.estimator import estimate_latency, fits
 from targets.cost.registry import TargetProfile
+from targets.measure.chip import chip_arena_figure
 from targets.measure.shared import (
     HOST,
     artifact_figures,
@@ -52,6 +53,7 @@ class Measured:
     model_bytes: int
     gzip_bytes: int
     sha256: str = ""
+    data: bytes = field(default=b"", repr=False)  # the model, for the per-target chip arena
     analysis: ModelAnalysis | None = None
     evaluation: HostEvaluation | None = None
     arena_bytes: int | None = None
@@ -115,7 +117,7 @@ class HostMeasurements:
         except OSError as exc:
             return Measured(model.name, 0, 0, error=f"{model.name}: cannot read the model ({exc})")
         figures = artifact_figures(data)
-        measured = Measured(model.name, figures.model_bytes, figures.gzip_bytes, figures.sha256)
+        measured = Measured(model.name, figures.model_bytes, figures.gzip_bytes, figures.sha256, data)
         try:
             measured.analysis = analyze_model(data, name=model.name)
             missing = check_firmware_ops(measured.analysis, self.ops_file)
@@ -165,8 +167,15 @@ class HostMeasurements:
             record.extra["notes"] = list(measured.notes)
         if measured.evaluation is None and not measured.error:
             record.extra["no_labelled_data"] = True
-        if measured.arena_bytes is not None:
-            fit = fits(analysis, measured.arena_bytes, measured.model_bytes, target)
+        chip = chip_arena_figure(measured.data, measured.name, measured.arena_bytes if analysis.deployable else None,
+                                 target)
+        record.chip_arena_bytes, record.chip_arena_source = chip.arena_bytes, chip.source
+        if chip.extra:
+            record.extra["chip_arena"] = chip.extra
+        if chip.notes:
+            record.extra.setdefault("notes", []).extend(chip.notes)
+        if chip.arena_bytes is not None:
+            fit = fits(analysis, chip.arena_bytes, measured.model_bytes, target)
             record.fits = fit.fits
             record.extra["fits_detail"] = fit.explain()
         evaluation = measured.evaluation

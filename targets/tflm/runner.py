@@ -29,6 +29,11 @@ from vocabulary.tensors import TensorSpec
 
 DEFAULT_ARENA_SIZE = 1 << 20
 """1 MiB: ample for the small models this harness targets; pass arena_size to test limits."""
+MAX_ARENA_SIZE = 256 << 20
+"""Where growing stops: a model that needs more than 256 MiB is no microcontroller model."""
+ARENA_GROWTH = 4
+#: What TFLM (the wheel) says, lower-cased, when AllocateTensors does not fit the arena it was given.
+ARENA_TOO_SMALL = "failed to allocate"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_TAIL_CHARS = 1500
@@ -59,6 +64,11 @@ class TflmWorker:
 
     Construction loads and allocates the model (raising TflmError if TFLM refuses or
     crashes); `invoke` runs a batch, one sample at a time, as the firmware would.
+
+    Without an explicit `arena_size`, a model too big for DEFAULT_ARENA_SIZE is measured
+    with a larger arena (x ARENA_GROWTH, in a fresh process each time, up to MAX_ARENA_SIZE):
+    the arena it reports does not depend on the room it was given. An explicit size is a
+    limit under test and is never grown. `arena_size` is the arena the worker runs with.
     """
 
     def __init__(
@@ -71,6 +81,23 @@ class TflmWorker:
     ) -> None:
         self.name = name
         self.timeout = timeout
+        self.arena_size = int(arena_size or DEFAULT_ARENA_SIZE)
+        while True:
+            try:
+                info = self._start(bytes(model_bytes))
+                break
+            except TflmError as exc:
+                grown = self.arena_size * ARENA_GROWTH
+                if arena_size is not None or ARENA_TOO_SMALL not in str(exc).lower() or grown > MAX_ARENA_SIZE:
+                    raise
+                self.arena_size = grown
+        self.arena_bytes: int = info["arena_bytes"]
+        self.arena_source: str = info["arena_source"]
+        self.input = TensorSpec(**info["input"])
+        self.output = TensorSpec(**info["output"])
+
+    def _start(self, model_bytes: bytes) -> dict:
+        """A fresh worker process that loads the model into an arena of self.arena_size."""
         self._log = tempfile.TemporaryFile(prefix="tflm_worker_", suffix=".log")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
@@ -82,15 +109,10 @@ class TflmWorker:
             env=env,
         )
         try:
-            info = self._request(("init", bytes(model_bytes), int(arena_size or DEFAULT_ARENA_SIZE)),
-                                 "loading the model")
+            return self._request(("init", model_bytes, self.arena_size), "loading the model")
         except BaseException:
             self.close()
             raise
-        self.arena_bytes: int = info["arena_bytes"]
-        self.arena_source: str = info["arena_source"]
-        self.input = TensorSpec(**info["input"])
-        self.output = TensorSpec(**info["output"])
 
     def invoke(self, inputs: np.ndarray, *, timeout: float | None = None) -> np.ndarray:
         """Outputs (N, *output_shape[1:]) in the output dtype for inputs (N, *input_shape[1:])."""
@@ -159,7 +181,8 @@ class TflmWorker:
             if remaining <= 0:
                 proc.kill()
                 proc.wait()
-                raise TflmError(f"{self.name}: TFLM timed out after {self.timeout:g} s while {doing}{self._log_tail()}")
+                raise TflmError(f"{self.name}: TFLM timed out after {self.timeout:g} s while {doing} "
+                                f"(arena {self.arena_size:,} B){self._log_tail()}")
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
@@ -181,7 +204,7 @@ class TflmWorker:
         (length,) = HEADER.unpack(self._read_exact(HEADER.size, deadline, doing))
         status, payload = pickle.loads(self._read_exact(length, deadline, doing))
         if status != "ok":
-            raise TflmError(f"{self.name}: TFLM failed while {doing}: {payload}")
+            raise TflmError(f"{self.name}: TFLM failed while {doing} (arena {self.arena_size:,} B): {payload}")
         return payload
 
     def _died(self, doing: str) -> TflmError:
@@ -195,7 +218,8 @@ class TflmWorker:
             how = f"crashed with {_signal_name(returncode)}"
         else:
             how = f"exited with status {returncode}"
-        return TflmError(f"{self.name}: TFLM worker {how} while {doing}{self._log_tail()}")
+        return TflmError(f"{self.name}: TFLM worker {how} while {doing} "
+                         f"(arena {self.arena_size:,} B){self._log_tail()}")
 
     def _log_tail(self) -> str:
         try:
