@@ -27,10 +27,12 @@ from model_builders.platform_info import training_platform
 from model_builders.representative import check_representative_indices, default_representative_indices
 from model_builders.splits import DEFAULT_FRACTIONS, Split, stratified_split
 from model_builders.variants import PACKAGE_DIR, RECIPES, Recipe, resolve_variants, with_overrides
+from vocabulary.metrics import GZIP_BYTES, MODEL_BYTES
+from vocabulary.records import BUILD_LIBRARIES
 
-LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")
-BUILDS_CSV_COLUMNS = ("variant", "model_bytes", "gzip_bytes", "sparsity", "keras_accuracy", "seconds", "cache_hit",
-                      "deployable", "int8_io", "key")
+LIBRARIES = BUILD_LIBRARIES  # their versions are part of every build key (vocabulary.records.LIBRARIES)
+BUILDS_CSV_COLUMNS = ("variant", MODEL_BYTES.name, GZIP_BYTES.name, "sparsity", "keras_accuracy", "seconds",
+                      "cache_hit", "deployable", "int8_io", "key")
 
 
 @dataclass
@@ -365,8 +367,8 @@ def build_variants(config: BuildConfig, progress: Callable[[str], None] = print,
 def build_rows(session: BuildSession) -> list[dict[str, Any]]:
     rows = []
     for variant in session.variants.values():
-        rows.append({"variant": variant.name, "model_bytes": variant.tflite_path.stat().st_size,
-                     "gzip_bytes": variant.gzip_bytes, "sparsity": round(variant.metadata.get("sparsity", 0.0), 4),
+        rows.append({"variant": variant.name, MODEL_BYTES.name: variant.tflite_path.stat().st_size,
+                     GZIP_BYTES.name: variant.gzip_bytes, "sparsity": round(variant.metadata.get("sparsity", 0.0), 4),
                      "keras_accuracy": round(variant.metadata["keras_accuracy"], 2),
                      "seconds": round(variant.seconds, 2),
                      "cache_hit": variant.cache_hit, "deployable": variant.deployable,

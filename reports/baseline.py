@@ -29,21 +29,18 @@ from typing import Any
 
 from filelock import FileLock
 
-from vocabulary.records import ResultRecord
+from vocabulary.metrics import ACCURACY, ARENA_BYTES, baseline_metrics, target_independent
+from vocabulary.records import LIBRARY_NAMES, ResultRecord
 
 FORMAT_VERSION = 2
 ANY_TARGET = "*"
 #: Figures that do not depend on the target, per source: judged and stored once per variant.
 #: Host TFLM runs one 64-bit build whatever the target; a board measures on its own chip.
-TARGET_INDEPENDENT = {
-    "host-tflm": ("accuracy", "accuracy_drop_pp", "max_class_drop_pp", "model_bytes", "gzip_bytes",
-                  "arena_bytes", "macs"),
-}
-#: Every figure a baseline stores and compares.
-BASELINE_METRICS = ("accuracy", "accuracy_drop_pp", "max_class_drop_pp", "model_bytes", "gzip_bytes",
-                    "arena_bytes", "macs", "latency_est_us", "latency_us", "flash_bytes")
+TARGET_INDEPENDENT = target_independent()  # vocabulary.metrics: the rows' target_independent_on
+#: Every figure a baseline stores and compares (the rows with a default tolerance).
+BASELINE_METRICS = baseline_metrics()
 #: Libraries whose versions change the figures; recorded in run meta.
-DEFAULT_LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tflite-micro", "numpy")
+DEFAULT_LIBRARIES = LIBRARY_NAMES
 #: Board settings a chip figure depends on; a run on other settings is not compared with it.
 #: tflm_version / esp_nn_version: the esp-tflite-micro and esp-nn components the firmware
 #: links (firmware/main/idf_component.yml pins them; None where there is none).
@@ -177,10 +174,10 @@ def _entry(record: ResultRecord, key: Key, metrics: Iterable[str], created: str)
     entry.update(metrics=figures, updated=created, model_sha256=record.model_sha256,
                  build_key=p.get("build_key"), architecture_hash=p.get("architecture_hash"),
                  training_platform=p.get("training_platform"))
-    if "accuracy" in metrics:
+    if ACCURACY.name in metrics:
         entry.update(test_samples=record.test_samples, correct_bitmap=record.correct_bitmap,
                      per_class_accuracy=dict(record.per_class_accuracy))
-    if record.arena_source and "arena_bytes" in figures:
+    if record.arena_source and ARENA_BYTES.name in figures:
         entry["arena_source"] = record.arena_source
     board = record.extra.get("board") or {}
     if board:

@@ -14,37 +14,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vocabulary.records import EMULATED_SOURCES, ResultRecord
+from vocabulary.metrics import (
+    ARENA_BYTES,
+    CHIP_ARENA_BYTES,
+    DEVICE_METRICS,
+    budget_keys,
+    format_metric,
+    size_budget_keys,
+    unmeasurable,
+    variant_budget_keys,
+)
+from vocabulary.records import ResultRecord
 
 #: budget key -> (record metric, kind). "max": value <= limit, "min": value >= limit.
-LIMIT_KEYS: dict[str, tuple[str, str]] = {
-    "max_accuracy_drop_pp": ("accuracy_drop_pp", "max"),
-    "max_class_drop_pp": ("max_class_drop_pp", "max"),
-    "min_accuracy": ("accuracy", "min"),
-    "max_arena_bytes": ("arena_bytes", "max"),
-    "max_model_bytes": ("model_bytes", "max"),
-    "max_latency_est_us": ("latency_est_us", "max"),
-    "max_latency_us": ("latency_us", "max"),
-    "max_flash_bytes": ("flash_bytes", "max"),
-}
+#: Each key is its metric's `budget` in vocabulary.metrics.
+LIMIT_KEYS: dict[str, tuple[str, str]] = {key: (metric, kind) for kind in ("max", "min")
+                                          for key, metric in budget_keys(kind).items()}
 #: boolean requirements: key -> record field that must be True.
-REQUIRE_KEYS: dict[str, str] = {"require_fits": "fits"}
+REQUIRE_KEYS: dict[str, str] = budget_keys("require")
 KNOWN_KEYS = (*LIMIT_KEYS, *REQUIRE_KEYS)
 
 #: Metrics a source cannot measure at all: a None there is expected, not a failure.
 #: Emulated sources run TFLM on the host, so chip latency and the firmware image do not exist.
-UNMEASURABLE: dict[str, frozenset[str]] = {
-    source: frozenset({"latency_us", "flash_bytes"}) for source in EMULATED_SOURCES
-}
+UNMEASURABLE: dict[str, frozenset[str]] = unmeasurable()
 
 #: A variant TFLite Micro cannot run (deployable=False, e.g. dynamic_range) has no device
-#: figures at all; budgets on these are not applied to it.
-DEVICE_METRICS = frozenset({"arena_bytes", "chip_arena_bytes", "latency_us", "latency_est_us", "flash_bytes",
-                            "fits"})
+#: figures at all (DEVICE_METRICS: the rows marked `device`); budgets on these are not applied to it.
 
 #: Budget keys judged once per variant (host runs: accuracy does not depend on the target).
 #: They are looked up with target "*", so set them in [defaults] or [budget.<variant>."*"].
-VARIANT_KEYS = frozenset({"min_accuracy", "max_accuracy_drop_pp", "max_class_drop_pp"})
+VARIANT_KEYS = variant_budget_keys()
 
 DEFAULTS_TABLE = "defaults"
 ITEMS_TABLE = "budget"
@@ -204,8 +203,8 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
                                             f"{metric} is {state} ({key} = true)"))
             continue
         metric, kind = LIMIT_KEYS[key]
-        if metric == "arena_bytes" and record.chip_arena_bytes is not None:
-            metric = "chip_arena_bytes"  # a host record's per-target figure (chip_arena_source says which)
+        if metric == ARENA_BYTES.name and record.chip_arena_bytes is not None:
+            metric = CHIP_ARENA_BYTES.name  # a host record's per-target figure (chip_arena_source says which)
         if metric in unmeasurable:
             continue  # e.g. a virtual board's wall-clock is no chip latency: no budget applies
         if key in VARIANT_KEYS and record.extra.get("no_labelled_data"):
@@ -232,7 +231,7 @@ def check_budgets(record: ResultRecord, budget: Mapping[str, Any],
 #: TARGET_INDEPENDENT): on host runs they are judged once per variant, against the
 #: tightest budget among the run's targets. max_arena_bytes only on a record without a
 #: chip_arena_bytes (written before there was one): with it, per target, on that figure.
-SIZE_KEYS = {"host-tflm": frozenset({"max_arena_bytes", "max_model_bytes"})}
+SIZE_KEYS = size_budget_keys()
 
 
 def split_budget(budgets: Budgets, record: ResultRecord, scope: str,
@@ -242,7 +241,7 @@ def split_budget(budgets: Budgets, record: ResultRecord, scope: str,
     (latency, fits and what else is left) or "all"."""
     sizes = SIZE_KEYS.get(record.source, frozenset())
     if record.chip_arena_bytes is not None:
-        sizes = sizes - {"max_arena_bytes"}
+        sizes = sizes - {ARENA_BYTES.budget}
     if scope == "variant":
         chosen = {k: v for k, v in budgets.for_item(record.variant, "*").items() if k in VARIANT_KEYS}
         for target in targets:
@@ -254,19 +253,6 @@ def split_budget(budgets: Budgets, record: ResultRecord, scope: str,
     if scope == "target":
         return {k: v for k, v in budget.items() if k not in VARIANT_KEYS and k not in sizes}
     return budget
-
-
-def format_metric(metric: str, value: Any) -> str:
-    """Figures as people read them: 9,216 bytes, 812 us, 1.25 pp."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value)
-    if metric.endswith("_bytes") or metric == "macs" or metric.endswith("_us"):
-        return f"{value:,.0f}"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _pattern_score(pattern: str) -> int:

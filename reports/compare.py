@@ -35,32 +35,26 @@ from reports.baseline import (
     key_of,
     metrics_for,
 )
-from reports.budgets import format_metric
 from reports.stats import mcnemar_p
-from vocabulary.records import ResultRecord, decode_correct
-
-#: Default tolerance of each metric. Which figures move when a model is retrained was
-#: measured (docs/BASELINES.md: training seeds 7-10 on the same data and split, and another
-#: CPU): gzip bytes do, by up to 5.3 % (the weights differ); accuracy does by a few samples
-#: (judged paired, not by this number alone); model bytes, arena, MACs and the latency
-#: estimate never moved (they depend on the graph, not on the weights).
-DEFAULT_TOLERANCE_TOKENS = (
-    "accuracy:-0.5",
-    "accuracy_drop_pp:+0.5",
-    "max_class_drop_pp:+2",
-    "model_bytes:+0",
-    "gzip_bytes:+8%",
-    "arena_bytes:+0",
-    "macs:+0",
-    "latency_est_us:+5%",
-    "latency_us:+5%",
-    "flash_bytes:+2%",
+from vocabulary.metrics import (
+    ACCURACY_METRICS,
+    BOARD_SETTINGS_METRICS,
+    DETERMINISTIC_METRICS,
+    METRIC_BY_NAME,
+    as_recorded,
+    default_tolerance_tokens,
+    format_metric,
 )
-ACCURACY_METRICS = ("accuracy", "accuracy_drop_pp", "max_class_drop_pp")
-#: Figures a fixed artifact reproduces exactly on the host (chip timings vary run to run).
-DETERMINISTIC = ("accuracy", "model_bytes", "gzip_bytes", "arena_bytes", "macs", "latency_est_us")
-#: Figures measured on a chip: compared only under the same board settings.
-CHIP_METRICS = ("latency_us", "arena_bytes", "flash_bytes")
+from vocabulary.records import ResultRecord, decode_correct
+from vocabulary.sources import BOARD_SOURCES, EMULATED_SOURCES
+
+#: Default tolerance of each metric (the `tolerance` of its row in vocabulary.metrics). Which
+#: figures move when a model is retrained was measured (docs/BASELINES.md: training seeds 7-10
+#: on the same data and split, and another CPU): gzip bytes do, by up to 5.3 % (the weights
+#: differ); accuracy does by a few samples (judged paired, not by this number alone); model
+#: bytes, arena, MACs and the latency estimate never moved (they depend on the graph, not on
+#: the weights).
+DEFAULT_TOLERANCE_TOKENS = default_tolerance_tokens()
 STATUSES = ("regressed", "changed", "not comparable", "missing", "improved", "new", "ok")
 FAILING = ("regressed", "changed")
 
@@ -186,7 +180,8 @@ def judge(record: ResultRecord, baseline: Baseline | None, tolerances: Mapping[s
         tolerance = tolerances.get(metric)
         tol_text = str(tolerance) if tolerance else "-"
         row = ComparisonRow(record.variant, key_of(record, metric)[5], record.source, metric, old, new,
-                            None if old is None or new is None else new - old, tol_text, "ok")
+                            None if old is None or new is None else as_recorded(metric, new) - as_recorded(metric, old),
+                            tol_text, "ok")
         if entry is None:
             row.status = "new"
             row.note = ("no baseline yet (new dataset or architecture)"
@@ -204,13 +199,14 @@ def judge(record: ResultRecord, baseline: Baseline | None, tolerances: Mapping[s
 def _judge_figure(metric: str, old: float, new: float, tolerance: Tolerance | None,
                   record: ResultRecord, entry: Mapping[str, Any], alpha: float) -> tuple[str, str]:
     eps = 1e-9
-    if metric in CHIP_METRICS and record.source in ("hil", "virtual"):
+    if metric in BOARD_SETTINGS_METRICS and record.source in BOARD_SOURCES:  # compared under the same settings
         differ = _condition_changes(entry.get("conditions") or {}, (record.extra.get("board") or {}))
         if differ:
             return "not comparable", "board settings differ: " + "; ".join(differ)
     same_bytes = bool(record.model_sha256) and record.model_sha256 == entry.get("model_sha256")
-    if same_bytes and record.source != "hil" and metric in DETERMINISTIC:
-        if abs(new - old) > eps:
+    if same_bytes and record.source in EMULATED_SOURCES and metric in DETERMINISTIC_METRICS:
+        # compared in the form records keep (a baseline written before a rounding rule still matches)
+        if abs(as_recorded(metric, new) - as_recorded(metric, old)) > eps:
             return "changed", "same artifact bytes, other figure: a runtime or harness change"
         return "ok", ""
     if tolerance is None:
@@ -337,8 +333,8 @@ def format_comparison_table(comparison: Comparison, only_changed: bool = True) -
 def _format_delta(row: ComparisonRow) -> str:
     if row.delta is None:
         return ""
-    integral = row.metric.endswith(("_bytes", "_us")) or row.metric == "macs"
-    text = f"{row.delta:+,.0f}" if integral else f"{row.delta:+.2f}"
+    row_metric = METRIC_BY_NAME.get(row.metric)
+    text = format(row.delta, "+" + (row_metric.display if row_metric else ".2f"))
     if row.old:
         text += f" ({100.0 * row.delta / abs(row.old):+.1f}%)"
     return text

@@ -17,8 +17,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from reports.summary import SOURCE_PREFERENCE, sparsity_of  # noqa: E402
-from vocabulary.records import EMULATED_SOURCES, ResultRecord  # noqa: E402
+from reports.summary import sparsity_of  # noqa: E402
+from vocabulary.metrics import GZIP_BYTES, MODEL_BYTES  # noqa: E402
+from vocabulary.records import ResultRecord  # noqa: E402
+from vocabulary.sources import EMULATED_SOURCES, SOURCE_PREFERENCE  # noqa: E402
 
 SPARSITY_PNG = "sparsity_sweep.png"
 ACCURACY_SIZE_PNG = "accuracy_vs_size.png"
@@ -73,8 +75,8 @@ def plot_sparsity_sweep(records: Sequence[ResultRecord], path: Path) -> str | No
                         xytext=(0, 6), ha="center", fontsize=7)
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.grid(alpha=0.3)
-    for attr, label, style in (("model_bytes", ".tflite", "s-"),
-                               ("gzip_bytes", "gzip", "^-")):
+    for attr, label, style in ((MODEL_BYTES.name, ".tflite", "s-"),
+                               (GZIP_BYTES.name, "gzip", "^-")):
         pts = [(x, getattr(r, attr) / 1024) for x, (_, _, r) in zip(xs, points, strict=True)
                if getattr(r, attr) is not None]
         if pts:

@@ -18,6 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
+from vocabulary.metrics import (
+    ACCURACY,
+    ACCURACY_DROP_PP,
+    ARENA_BYTES,
+    GZIP_BYTES,
+    LATENCY_EST_US,
+    LATENCY_US,
+    MACS,
+    MODEL_BYTES,
+)
 from vocabulary.records import ResultRecord
 
 if TYPE_CHECKING:
@@ -30,8 +40,8 @@ DERIVED_PATTERNS = ("results.csv", "summary.md", "*.png", RUN_META_JSON)
 
 #: The first columns of results.csv, in this order; every other record field follows.
 LEADING_COLUMNS = (
-    "variant", "target", "source", "accuracy", "accuracy_drop_pp", "model_bytes",
-    "gzip_bytes", "arena_bytes", "macs", "latency_us", "latency_est_us", "ops",
+    "variant", "target", "source", ACCURACY.name, ACCURACY_DROP_PP.name, MODEL_BYTES.name,
+    GZIP_BYTES.name, ARENA_BYTES.name, MACS.name, LATENCY_US.name, LATENCY_EST_US.name, "ops",
 )
 
 

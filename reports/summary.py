@@ -14,25 +14,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports.budgets import Violation, format_metric
+from reports.budgets import Violation
 from reports.compare import Comparison, format_comparison_table
 from targets.board.chip_arena import HOW_TO, UNAVAILABLE_LABEL
-from vocabulary.records import EMULATED_SOURCES, ResultRecord
+from targets.measure.shared import report_label
+from vocabulary.metrics import ACCURACY, ACCURACY_DROP_PP, ARENA_BYTES, LATENCY_EST_US, LATENCY_US, format_metric
+from vocabulary.records import ResultRecord
+from vocabulary.sources import EMULATED_SOURCES, HIL, HOST_TFLM, SOURCE_PREFERENCE, SOURCES
 
 Key = tuple[str, str, str]
 
 #: Decision threshold of the reference lesson: PTQ is good enough below this drop.
 DROP_THRESHOLD_PP = 2.0
-SOURCE_LABELS = {
-    "host-tflm": "host TFLM; latency estimated, not measured",
-    "virtual": "virtual board (emulated: host TFLM behind the serial protocol); "
-               "latency estimated, not measured",
-    "hil": "measured on the chip",
-}
 #: Display order only; variants not listed follow alphabetically.
 DISPLAY_ORDER = ("float32", "dynamic_range", "ptq_int8", "ptq_int8_per_tensor", "qat_int8")
-#: When a variant has figures from several sources, the recommendation trusts this order.
-SOURCE_PREFERENCE = ("hil", "virtual", "host-tflm")
+#: When a variant has figures from several sources, the recommendation trusts SOURCE_PREFERENCE's order.
 
 
 @dataclass(frozen=True)
@@ -166,7 +162,7 @@ def build_summary(records: Sequence[ResultRecord], comparison: Comparison | None
         lines += ["", f"Warning: {comparison.like_for_like_line()}"]
     lines.append("")
 
-    for source in [s for s in ("host-tflm", "virtual", "hil") if any(r.source == s for r in records)]:
+    for source in [s for s in SOURCES if any(r.source == s for r in records)]:
         lines += _source_section(source, [r for r in records if r.source == source], violations)
     lines += _recommendations(records, violations)
 
@@ -203,18 +199,20 @@ def _source_section(source: str, records: list[ResultRecord],
     """One table for one source: a row per variant, the per-target figures as columns."""
     emulated = " (emulated)" if source in EMULATED_SOURCES else ""
     targets = sorted({r.target for r in records})
-    latency = "latency_est_us" if source != "hil" else "latency_us"
-    lines = [f"## {source}{emulated}", "", f"- {SOURCE_LABELS.get(source, source)}",
+    estimated = source in EMULATED_SOURCES
+    latency = LATENCY_EST_US.name if estimated else LATENCY_US.name
+    # The conditions' labels: one virtual board is host TFLM behind the protocol, another the firmware binary.
+    lines = [f"## {source}{emulated}", "", *(f"- {label}" for label in dict.fromkeys(map(report_label, records))),
              *(["- latency: estimate (est.) for the default firmware config, ± its expected error: the worst "
                 "Espressif-published figure held out of the cost model's fit (docs/LATENCY.md); "
-                "esp_nn_off: the estimate for sdkconfig.ci.esp_nn_off"] if latency == "latency_est_us" else []),
+                "esp_nn_off: the estimate for sdkconfig.ci.esp_nn_off"] if estimated else []),
              "- arena: as TFLM reports it; " + ("the 64-bit host build's figure, the same for every target"
-                                                 if source == "host-tflm" else "per board")]
-    if source == "host-tflm":
+                                                 if source == HOST_TFLM else "per board")]
+    if source == HOST_TFLM:
         lines += _chip_arena_lines(records)
     lines.append("")
     header = ["variant", "model", "gzip", "arena", "accuracy %", "drop pp", "worst class drop pp"]
-    header += [f"{t} {'est. ' if latency == 'latency_est_us' else ''}us" for t in targets]
+    header += [f"{t} {'est. ' if estimated else ''}us" for t in targets]
     header += ["does not fit", "budgets"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     by_variant: dict[str, list[ResultRecord]] = {}
@@ -227,23 +225,23 @@ def _source_section(source: str, records: list[ResultRecord],
         status = "error" if any(r.error for r in rows) else ("ok" if not n_viol else f"{n_viol} violated")
         if not first.deployable:
             status += " (not deployable on TFLM)"
-        cells = [variant, _kib(first.model_bytes), _kib(first.gzip_bytes), _spread(rows, "arena_bytes", _kib),
-                 _spread(rows, "accuracy", lambda v: _num(v, ".2f")),
-                 _spread(rows, "accuracy_drop_pp", lambda v: _num(v, "+.2f")),
+        cells = [variant, _kib(first.model_bytes), _kib(first.gzip_bytes), _spread(rows, ARENA_BYTES.name, _kib),
+                 _spread(rows, ACCURACY.name, lambda v: _num(v, ".2f")),
+                 _spread(rows, ACCURACY_DROP_PP.name, lambda v: _num(v, "+.2f")),
                  _num(first.max_class_drop_pp, "+.2f") + (f" ({first.extra['worst_class']})"
                                                           if first.extra.get("worst_class") else "")]
         for t in targets:
             on_target = per_target.get(t)
             value = getattr(on_target, latency) if on_target else None
             cell = _num(value)
-            if on_target is not None and source != "hil" and value is not None:
+            if on_target is not None and estimated and value is not None:
                 cell += _expected_error(on_target)
-            if on_target is not None and source == "hil":
+            if on_target is not None and not estimated:
                 cell += (f" ({_estimate_error(on_target.latency_us, on_target.latency_est_us)})"
                          if on_target.latency_us else "")
                 gap = _arena_gap(on_target, on_target.extra.get("host_arena_bytes"))
                 cell += f"; arena vs host {gap}" if gap else ""
-            if on_target is not None and source == "host-tflm" and on_target.chip_arena_source != UNAVAILABLE_LABEL:
+            if on_target is not None and source == HOST_TFLM and on_target.chip_arena_source != UNAVAILABLE_LABEL:
                 cell += f"; chip arena {_kib(on_target.chip_arena_bytes)}" if on_target.chip_arena_bytes else ""
             cells.append(cell)
         cells += [", ".join(r.target for r in rows if r.fits is False) or "-", status]
@@ -324,7 +322,7 @@ def _estimate_error(measured: float | None, estimate: float | None) -> str:
 def _arena_gap(record: ResultRecord, host_arena: int | None) -> str:
     """Chip arena minus the host build's for the same variant: two different measurements
     (32-bit structs and esp-nn scratch on the chip), so the gap is shown, never hidden."""
-    if record.source != "hil" or record.arena_bytes is None or host_arena is None:
+    if record.source != HIL or record.arena_bytes is None or host_arena is None:
         return ""
     gap = record.arena_bytes - host_arena
     return f"{gap:+,} B ({100 * gap / host_arena:+.1f}%)" if host_arena else f"{gap:+,} B"

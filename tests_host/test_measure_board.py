@@ -37,6 +37,7 @@ from targets.measure.shared import (
 )
 from targets.tflm.analysis import ModelAnalysis, OpInfo
 from targets.tflm.evaluate import HostEvaluation
+from vocabulary.metrics import LATENCY_EST_US
 from vocabulary.records import ResultRecord
 from vocabulary.tensors import TensorSpec
 
@@ -147,7 +148,7 @@ def test_a_virtual_board_never_reports_a_measured_latency(engine):
     record = board_record(run(conditions, firmware=FirmwareFigures(None, None, "n/a (virtual)")))
     assert record.source == "virtual" and record.latency_us is None and record.extra["emulated"] is True
     assert record.extra["timing"]["label"].startswith("emulated (")
-    assert record.latency_est_us == pytest.approx(run().estimate.total_us)
+    assert record.latency_est_us == round(run().estimate.total_us, 1)  # the form every record keeps it in
     assert record.extra["firmware_image_bytes"] == "n/a (virtual)" and record.flash_bytes is None
     if engine == "python":
         assert record.arena_source == "virtual board: host-tflm-python (x86_64)"
@@ -158,7 +159,7 @@ def test_a_virtual_board_never_reports_a_measured_latency(engine):
 def test_the_estimate_is_labelled_and_the_artifact_figures_are_the_hosts():
     record = board_record(run())
     estimate = run().estimate
-    assert record.latency_est_us == pytest.approx(estimate.total_us)
+    assert record.latency_est_us == pytest.approx(estimate.total_us, abs=0.05)  # to the record's 1 decimal
     assert record.extra["latency_est_label"] == LATENCY_LABEL and "not measured" in LATENCY_LABEL
     assert record.extra["latency_est_calibrated"] is estimate.calibrated
     assert [row[:2] for row in record.extra["estimate_per_op_us"]] == [[0, "CONV_2D"], [1, "MAX_POOL_2D"],
@@ -231,3 +232,12 @@ def test_board_accuracy_takes_the_same_form_as_the_hosts():
     set_accuracy(host, 100 * 5 / 6, 100 * 5 / 6)
     assert (record.accuracy, record.accuracy_drop_pp) == (host.accuracy, host.accuracy_drop_pp) == (83.333, 0.0)
     assert accuracy_figure(100 * 2 / 3) == 66.667 and ACCURACY_DECIMALS == 3
+
+
+def test_board_latency_estimate_takes_the_same_form_as_the_hosts():
+    """One rounding rule (vocabulary.metrics): 1 decimal in a board record as in a host record."""
+    estimate = run().estimate.total_us
+    assert estimate != round(estimate, 1)  # the case is not trivially rounded already
+    assert board_record(run()).latency_est_us == LATENCY_EST_US.figure(estimate) == round(estimate, 1)
+    rejected = rejected_record("ptq_int8", "esp32", CHIP, b"model", run().host, run().estimate, "too large")
+    assert rejected.latency_est_us == round(estimate, 1)

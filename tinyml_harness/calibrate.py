@@ -36,6 +36,7 @@ from targets.cost.registry import (
 )
 from targets.tflm.analysis import OpInfo
 from vocabulary.records import ResultRecord
+from vocabulary.sources import HIL
 
 OVERHEAD = "per_op_overhead_cycles"
 
@@ -77,7 +78,7 @@ def measured_models(records: Iterable[ResultRecord]) -> tuple[list[MeasuredModel
     """Records usable for calibration, and notes on those skipped (and why)."""
     models, notes = [], []
     for r in records:
-        if r.source != "hil":
+        if r.source != HIL:
             notes.append(f"skipped {r.variant}/{r.target} ({r.source}): not measured on a chip")
             continue
         profile = r.extra.get("profile") if r.extra else None

@@ -29,17 +29,17 @@ from reports.baseline import (
     write_baseline,
     write_obtained,
 )
-from reports.budgets import BudgetError, Budgets, check_budgets, format_metric, load_budgets, split_budget
+from reports.budgets import BudgetError, Budgets, check_budgets, load_budgets, split_budget
 from reports.compare import ToleranceError, format_comparison_table, judge, parse_tolerances
 from reports.report import build_report
 from reports.results_store import ResultsStore
 from tinyml_harness.plugin import settings
+from vocabulary.metrics import LATENCY_EST_US, REPORTED_METRICS, format_metric
 from vocabulary.records import ResultRecord
 
 SESSION = pytest.StashKey["GateSession"]()
 RUN_ID = "tinyml_run_id"  # made by the controller, handed to xdist workers through workerinput
-METRICS = ("accuracy", "accuracy_drop_pp", "max_class_drop_pp", "model_bytes", "gzip_bytes", "arena_bytes", "macs",
-           "latency_us", "latency_est_us", "max_lsb_diff", "flash_bytes")
+METRICS = REPORTED_METRICS  # what each gate item sends to the JUnit XML and --metric-path (vocabulary.metrics)
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,8 @@ def _message(record: ResultRecord, problems: list[str], old: dict, scope: str, n
             continue
         base = old.get(metric)
         lines.append(f"  {metric:<18}{format_metric(metric, value):>14}{format_metric(metric, base):>14}")
-    if record.extra.get("latency_est_label") and "latency_est_us" in metrics:
-        lines.append(f"  latency_est_us is an {record.extra['latency_est_label']}")
+    if record.extra.get("latency_est_label") and LATENCY_EST_US.name in metrics:
+        lines.append(f"  {LATENCY_EST_US.name} is an {record.extra['latency_est_label']}")
     return "\n".join(lines)
 
 

@@ -47,6 +47,7 @@ from targets.board.bench_file import (
     ports_present,
 )
 from vocabulary.locations import firmware_dir
+from vocabulary.sources import HIL_MARKER
 
 if TYPE_CHECKING:
     from targets.measure.board import FirmwareFigures
@@ -147,7 +148,7 @@ def hil_targets(config: pytest.Config) -> list[str]:
 
 
 def _is_hil(definition: Any) -> bool:
-    return definition.get_closest_marker("hil") is not None
+    return definition.get_closest_marker(HIL_MARKER) is not None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -188,7 +189,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     targets = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if item.get_closest_marker("hil") and callspec and "target" in callspec.params:
+        if item.get_closest_marker(HIL_MARKER) and callspec and "target" in callspec.params:
             if callspec.params["target"] not in targets:
                 targets.append(callspec.params["target"])
     if not targets:
@@ -225,7 +226,7 @@ def port_lock_path(port_key: str) -> Path:
 def _hil_port_lock(request: pytest.FixtureRequest) -> Iterator[None]:
     """Holds the board's port while a hil test runs (autouse, so before `dut` opens it):
     two xdist workers never share a board."""
-    if request.node.get_closest_marker("hil") is None or "target" not in request.fixturenames:
+    if request.node.get_closest_marker(HIL_MARKER) is None or "target" not in request.fixturenames:
         yield
         return
     from filelock import FileLock, Timeout

@@ -28,6 +28,7 @@ from targets.board.board import Board, run_cycle
 from targets.board.errors import ModelRejected
 from tinyml_harness.build_fixtures import require_built
 from tinyml_harness.hil_fixtures import hil_test_split
+from vocabulary.sources import VIRTUAL
 
 BENCH_RUNS = 100
 BENCH_WARMUP = 10
@@ -104,7 +105,7 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
     record.extra.update(_origin(variant, external_model_files, build_session))
     # result_sink.submit records the metrics (record_property, and log_metric with --metric-path).
     gate = result_sink.submit(record)
-    if conditions.source == "virtual":
+    if conditions.source == VIRTUAL:
         # Same TFLM on both sides: anything but bit-exact means the path lost bytes.
         assert record.max_lsb_diff in (0, None), f"{variant}: virtual board differs from host TFLM"
     if hil_state.virtual and hil_state.virtual_engine == "fw-tflm":

@@ -24,6 +24,7 @@ from targets.cost.registry import (
     load_targets,
     select_targets,
 )
+from vocabulary.sources import HIL_MARKER
 
 if TYPE_CHECKING:
     from targets.measure.host import HostMeasurements
@@ -94,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "variant" in wanted:
         names = selected_variant_names(metafunc.config) + [m.name for m in external_models(metafunc.config)]
         metafunc.parametrize("variant", names)
-    hardware = metafunc.definition.get_closest_marker("hil") is not None
+    hardware = metafunc.definition.get_closest_marker(HIL_MARKER) is not None
     if "target" in wanted and not hardware and not _already_parametrized(metafunc, "target"):
         metafunc.parametrize("target", selected_targets(metafunc.config), indirect=True)
 

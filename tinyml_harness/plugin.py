@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from vocabulary.sources import HIL_MARKER, HOST_MARKER
+
 pytest_plugins = [
     "tinyml_harness.build_fixtures",
     "tinyml_harness.host_fixtures",
@@ -27,8 +29,8 @@ pytest_plugins = [
 ]
 
 MARKERS = {
-    "host": "runs on any machine: TFLite Micro on the host, latency estimated per target",
-    "hil": "needs boards attached (or --virtual); measured on the chip",
+    HOST_MARKER: "runs on any machine: TFLite Micro on the host, latency estimated per target",
+    HIL_MARKER: "needs boards attached (or --virtual); measured on the chip",
     "host_test": "emulated run (virtual board), as ESP-IDF marks its QEMU runs",
     "generic": "bench environment marker (CI runner label beside the target name)",
     "slow": "trains models (cold cache); listed so it can be deselected",

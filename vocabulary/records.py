@@ -3,6 +3,8 @@
 Every part of the harness that measures (host TFLM, virtual board, real board) produces
 these, and every part that reports (CSV, summary, baseline, gating) consumes them. Field
 names are the public column names of results.csv; definitions in docs/ARCHITECTURE.md.
+Also here: the libraries whose versions the figures depend on (one list for the build's
+cache key and the run's meta). Sources: vocabulary.sources; metrics: vocabulary.metrics.
 """
 from __future__ import annotations
 
@@ -14,16 +16,32 @@ from typing import Any
 
 import numpy as np
 
-#: Where a figure came from. Emulated sources are labelled as such in every report.
-SOURCES = ("host-tflm", "virtual", "hil")
-EMULATED_SOURCES = ("host-tflm", "virtual")
+
+@dataclass(frozen=True)
+class Library:
+    """A library whose version the figures depend on (recorded in every run's meta)."""
+
+    name: str  # its distribution name
+    builds: bool  # it makes the artifacts: its version is part of every build's cache key
+
+
+LIBRARIES = (
+    Library("tensorflow", builds=True),
+    Library("tf-keras", builds=True),
+    Library("tensorflow-model-optimization", builds=True),
+    Library("tflite-micro", builds=False),  # runs the artifacts on the host; never builds them
+    Library("numpy", builds=True),
+)
+
+LIBRARY_NAMES = tuple(lib.name for lib in LIBRARIES)  # a run's meta records these versions
+BUILD_LIBRARIES = tuple(lib.name for lib in LIBRARIES if lib.builds)  # a build's cache key holds these
 
 
 @dataclass
 class ResultRecord:
     variant: str
     target: str
-    source: str  # one of SOURCES
+    source: str  # one of SOURCES (vocabulary.sources)
     accuracy: float | None = None  # top-1 on the test split, in percent (0-100)
     accuracy_drop_pp: float | None = None  # float32 accuracy minus this, percentage points
     model_bytes: int | None = None

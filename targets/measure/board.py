@@ -27,6 +27,7 @@ from targets.measure.shared import (
 )
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
 from targets.tflm.runner import dequantize_output, quantize_input
+from vocabulary.metrics import LATENCY_EST_US
 from vocabulary.records import ResultRecord
 from vocabulary.tensors import TensorSpec
 
@@ -111,7 +112,7 @@ def rejected_record(variant: str, target: str, conditions: Conditions, model: by
     """The board refused the model (too large for its buffers or arena): it does not fit."""
     return ResultRecord(variant=variant, target=target, source=conditions.source, deployable=True,
                         model_bytes=len(model), fits=False, error=error,
-                        latency_est_us=estimate.total_us, ops=list(host.analysis.ops),
+                        latency_est_us=LATENCY_EST_US.figure(estimate.total_us), ops=list(host.analysis.ops),
                         latency_est_error_pct=expected_error_pct(estimate), extra=estimate_extra(estimate))
 
 
@@ -133,7 +134,8 @@ def board_record(run: BoardRun) -> ResultRecord:
         arena_bytes=arena, arena_source=conditions.arena_source(host.arena_source),
         macs=host.analysis.macs, ops=list(host.analysis.ops), deployable=True, fits=True,
         latency_us=cycle.timing.median_us if conditions.measures_latency else None,
-        latency_est_us=run.estimate.total_us, latency_est_error_pct=expected_error_pct(run.estimate),
+        latency_est_us=LATENCY_EST_US.figure(run.estimate.total_us),
+        latency_est_error_pct=expected_error_pct(run.estimate),
         max_lsb_diff=max_lsb_diff, provenance=dict(run.provenance),
         flash_bytes=run.firmware.image_bytes,  # the model lives in RAM: flash holds the image
         extra=estimate_extra(run.estimate))

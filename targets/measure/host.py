@@ -29,6 +29,7 @@ from targets.measure.shared import (
 from targets.tflm.analysis import ModelAnalysis, analyze_model, check_firmware_ops, require_int8
 from targets.tflm.evaluate import HostEvaluation, evaluate_on_host
 from targets.tflm.op_list import REGISTERED_OPS_FILE, registered_ops
+from vocabulary.metrics import LATENCY_EST_US
 from vocabulary.records import ResultRecord
 
 SOURCE = HOST.source
@@ -157,7 +158,7 @@ class HostMeasurements:
         record.arena_bytes, record.arena_source = measured.arena_bytes, measured.arena_source
         per_config = [estimate_latency(analysis, target, config) for config in target.configs]
         estimate = per_config[0]
-        record.latency_est_us = round(estimate.total_us, 1)
+        record.latency_est_us = LATENCY_EST_US.figure(estimate.total_us)
         record.latency_est_error_pct = expected_error_pct(estimate)
         record.extra.update({**estimate_extra(estimate, per_config), "param_bytes": analysis.param_bytes,
                              "peak_activation_bytes": analysis.peak_activation_bytes})

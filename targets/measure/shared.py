@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from targets.cost.estimator import LatencyEstimate
-from vocabulary.records import EMULATED_SOURCES, SOURCES, ResultRecord, encode_correct
+from vocabulary.metrics import ACCURACY, LATENCY_EST_US
+from vocabulary.records import ResultRecord, encode_correct
+from vocabulary.sources import EMULATED_SOURCES, HIL, HOST_TFLM, SOURCE_BY_NAME, SOURCES, VIRTUAL
 
 #: What latency_est_us is, in every record that carries one (the gate quotes it).
 LATENCY_LABEL = "estimate (host cost model, not measured)"
@@ -25,9 +27,10 @@ LATENCY_LABEL = "estimate (host cost model, not measured)"
 class Conditions:
     """How one run's figures were obtained; every record of that run carries these labels."""
 
-    source: str  # one of vocabulary.records.SOURCES
-    timings: str  # what the run's timings are: "measured on chip" or "emulated (...)"
+    source: str  # one of vocabulary.sources.SOURCES
+    timings: str  # what the run's timings are: "measured on chip" or "emulated (...)"; kept in extra["timing"]
     arena: str  # arena_source; "{host}" stands for the host evaluation's own arena_source
+    label: str = ""  # how summary.md introduces these figures; "" means the source's own label
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -45,18 +48,36 @@ class Conditions:
     def arena_source(self, host_arena_source: str | None) -> str:
         return self.arena.format(host=host_arena_source)
 
+    @property
+    def report_label(self) -> str:
+        return self.label or SOURCE_BY_NAME[self.source].label
 
-HOST = Conditions("host-tflm", "none: latency estimated from the host cost model", "{host}")
-CHIP = Conditions("hil", "measured on chip", "chip (arena_used_bytes)")
+
+HOST = Conditions(HOST_TFLM, "none: latency estimated from the host cost model", "{host}")
+CHIP = Conditions(HIL, "measured on chip", "chip (arena_used_bytes)")
 VIRTUAL_ENGINES = {
-    "python": Conditions("virtual", "emulated (virtual board: host TFLM + latency estimate)",
-                         "virtual board: {host}"),
+    "python": Conditions(VIRTUAL, "emulated (virtual board: host TFLM + latency estimate)", "virtual board: {host}",
+                         label="virtual board (emulated: host TFLM behind the serial protocol); "
+                               "latency estimated, not measured"),
     # The firmware binary measures a plain MicroInterpreter, not the wheel's recording one
     # (docs/ARCHITECTURE.md, "arena bytes"). The `virtual` baseline holds the wheel's figure, so the gate reports the
     # difference as "changed" until the two get keys of their own.
-    "fw-tflm": Conditions("virtual", "emulated (firmware binary on the host: TFLM reference kernels, host clock)",
-                          "firmware binary on the host: plain MicroInterpreter (x86_64, reference kernels)"),
+    "fw-tflm": Conditions(VIRTUAL, "emulated (firmware binary on the host: TFLM reference kernels, host clock)",
+                          "firmware binary on the host: plain MicroInterpreter (x86_64, reference kernels)",
+                          label="virtual board (emulated: the firmware binary built for the host, TFLM reference "
+                                "kernels; its timings are the host's clock); latency estimated, not measured"),
 }
+
+
+def report_label(record: ResultRecord) -> str:
+    """How a report introduces this record's figures: the label of the conditions it was obtained under
+    (a board record keeps their timings label in extra["timing"]), else its source's."""
+    timings = (record.extra.get("timing") or {}).get("label")
+    for conditions in (HOST, CHIP, *VIRTUAL_ENGINES.values()):
+        if conditions.source == record.source and conditions.timings == timings:
+            return conditions.report_label
+    known = SOURCE_BY_NAME.get(record.source)
+    return known.label if known else record.source
 
 
 def board_conditions(virtual: bool, engine: str | None = None) -> Conditions:
@@ -93,7 +114,7 @@ def estimate_extra(estimate: LatencyEstimate, per_config: Sequence[LatencyEstima
                                                           estimate.dtypes).describe(),
              "estimate_per_op_us": [[op.index, op.op, round(op.us, 2)] for op in estimate.per_op]}
     if per_config:
-        extra["latency_est_us_by_config"] = {e.config: round(e.total_us, 1) for e in per_config}
+        extra["latency_est_us_by_config"] = {e.config: LATENCY_EST_US.figure(e.total_us) for e in per_config}
     if estimate.notes:
         extra["estimate_notes"] = list(estimate.notes)
     return extra
@@ -108,13 +129,13 @@ def expected_error_pct(estimate: LatencyEstimate) -> float | None:
 
 
 #: Decimal places of every accuracy figure in a record (accuracy, drops, per class), host and board alike:
-#: the same accuracy is the same number in results.csv whichever path measured it.
-ACCURACY_DECIMALS = 3
+#: the same accuracy is the same number in results.csv whichever path measured it (vocabulary.metrics).
+ACCURACY_DECIMALS = ACCURACY.decimals
 
 
 def accuracy_figure(percent: float) -> float:
     """An accuracy (or a difference of two, in percentage points) in the form records keep."""
-    return round(float(percent), ACCURACY_DECIMALS)
+    return ACCURACY.figure(percent)
 
 
 def set_accuracy(record: ResultRecord, accuracy: float, reference_accuracy: float | None) -> None:
