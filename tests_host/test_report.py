@@ -136,6 +136,27 @@ def test_measured_and_estimated_latency_side_by_side():
     assert "- measured on the chip" in text
 
 
+def test_each_virtual_board_is_introduced_by_its_own_conditions():
+    """The fw-tflm engine is the firmware binary on the host, timed by the host clock: its section
+    must not call it host TFLM behind the protocol (the Python engine's words)."""
+    from targets.measure.shared import VIRTUAL_ENGINES
+
+    def section(engine: str) -> str:
+        records = gesture_run(targets=("esp32",), source="virtual", variants=["ptq_int8"])
+        records[0].extra["timing"] = {"label": VIRTUAL_ENGINES[engine].timings}
+        text = build_summary(records)
+        return text[text.index("## virtual"):text.index("| variant")]
+
+    python, firmware = section("python"), section("fw-tflm")
+    assert "- virtual board (emulated: host TFLM behind the serial protocol); latency estimated, not measured" \
+        in python
+    assert "host TFLM behind" not in firmware and "firmware binary built for the host" in firmware
+    assert "host's clock); latency estimated, not measured" in firmware
+    # records without their conditions (written before they were kept) get the source's own words
+    older = build_summary(gesture_run(targets=("esp32",), source="virtual", variants=["ptq_int8"]))
+    assert "- virtual board (emulated); latency estimated, not measured" in older
+
+
 def test_github_step_summary_is_appended_when_set(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     assert write_github_summary("# one") is False
