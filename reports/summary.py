@@ -28,7 +28,6 @@ Key = tuple[str, str, str]
 DROP_THRESHOLD_PP = 2.0
 #: Display order only; variants not listed follow alphabetically.
 DISPLAY_ORDER = ("float32", "dynamic_range", "ptq_int8", "ptq_int8_per_tensor", "qat_int8")
-#: When a variant has figures from several sources, the recommendation trusts SOURCE_PREFERENCE's order.
 
 
 @dataclass(frozen=True)
@@ -286,6 +285,7 @@ def _recommendations(records: Sequence[ResultRecord], violations: Mapping[Key, S
 
 
 def _preferred_per_variant(records: Iterable[ResultRecord]) -> dict[str, ResultRecord]:
+    """Per variant, the record of the source a recommendation trusts most (vocabulary.sources)."""
     best: dict[str, ResultRecord] = {}
     rank = {s: i for i, s in enumerate(SOURCE_PREFERENCE)}
     for r in records:
