@@ -41,6 +41,8 @@ class Metric:
 
     def format(self, value: Any) -> str:
         """The figure as people read it: 9,216 (bytes), 812 (us), 1.25 (pp); integers with separators."""
+        if isinstance(value, bool):
+            return str(value)
         if isinstance(value, float):
             return format(value, self.display)
         return f"{value:,}" if isinstance(value, int) else str(value)
@@ -54,6 +56,7 @@ _TABLE: list[Metric] = []
 
 
 def _row(*args: Any, **kwargs: Any) -> Metric:
+    """One metric of the table, in table order; the named constant lets call sites say ACCURACY.name."""
     metric = Metric(*args, **kwargs)
     _TABLE.append(metric)
     return metric
@@ -151,8 +154,6 @@ def format_metric(metric: str, value: Any) -> str:
     """A figure as people read it ("n/a" when not measured); a name outside the table as a plain number."""
     if value is None:
         return "n/a"
-    if isinstance(value, bool):
-        return str(value)
     row = METRIC_BY_NAME.get(metric)
     return row.format(value) if row else Metric(metric, "", "").format(value)
 
