@@ -51,7 +51,6 @@ class Device {
   // stream ended or a restart was requested (the caller boots again or stops).
   bool poll(uint32_t timeout_ms);
   bool restart_requested() const { return restart_requested_; }
-  const std::string& nonce() const { return nonce_; }
 
   // Handles one complete line (without its newline). Public for tests and the fuzzer.
   void handle_line(const char* line, size_t len);
