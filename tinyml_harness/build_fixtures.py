@@ -29,6 +29,7 @@ from model_builders.timing import phase
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
 EARLY_SERVER = pytest.StashKey[bool]()
+BUILDS_STARTED = pytest.StashKey[bool]()  # this run's build_session ran (it starts the server to build)
 REFERENCE_HOOK = "targets.tflm.evaluate:prime_reference"
 
 
@@ -103,8 +104,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the build fork server now rather than at interpreter exit: it holds TensorFlow,
     whose teardown takes a quarter of a second, and it shares pytest's stdout, so a caller
     reading that pipe (CI, tee) would wait for it. Killing it loses nothing: every build is
-    finished and installed by now."""
-    if "model_builders.scheduler" in sys.modules:
+    finished and installed by now. Only a server this run started or built with: the server
+    belongs to the process, and a pytest run inside another (pytester, pytest.main) must not
+    kill the enclosing run's."""
+    used = config.stash.get(EARLY_SERVER, False) or config.stash.get(BUILDS_STARTED, False)
+    if used and "model_builders.scheduler" in sys.modules:
         from model_builders.scheduler import stop_server
 
         stop_server()
@@ -168,6 +172,7 @@ def build_session(pytestconfig: pytest.Config) -> BuildSession:
 
         if pytestconfig.stash.get(EARLY_SERVER, False):
             _warm_report_imports()
+        pytestconfig.stash[BUILDS_STARTED] = True
         try:
             with phase("build_session"):
                 # Reference outputs need TensorFlow: computed in the build workers, where it is
