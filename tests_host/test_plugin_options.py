@@ -101,3 +101,17 @@ def test_a_bad_dataset_is_one_usage_error_at_startup(inprocess_pytest, tmp_path,
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stderr.count(message) == 1, done.stderr[-2000:]
     assert "Traceback" not in done.stdout + done.stderr and "error" not in done.stdout.lower()
+
+
+def test_a_run_inside_another_leaves_the_enclosing_runs_build_server_alone(inprocess_pytest, monkeypatch, tmp_path):
+    """The build fork server belongs to the process: a pytest run that neither started it nor
+    built (here a collection, in this process) must not stop it, or the enclosing run's next
+    build waits for a new server's TensorFlow import."""
+    from model_builders import scheduler
+
+    stopped: list[bool] = []
+    monkeypatch.setattr(scheduler, "stop_server", lambda: stopped.append(True))
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    done = inprocess_pytest(tmp_path, "--collect-only", "-q")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert stopped == []
