@@ -85,13 +85,13 @@ JsonWriter& start_reply(JsonWriter& w, bool ok, const char* cmd) {
 }
 
 // A tensor description's values, by type (write_tensor writes the keys from the vocabulary).
-void write_value(JsonWriter& w, const std::string& v) { w.str(v); }
+void write_value(JsonWriter& w, const char* v) { w.str(v); }
 void write_value(JsonWriter& w, size_t v) { w.u64(v); }
 void write_value(JsonWriter& w, double v) { w.num(v); }
 void write_value(JsonWriter& w, int64_t v) { w.i64(v); }
-void write_value(JsonWriter& w, const std::vector<int>& v) {
+void write_value(JsonWriter& w, const TensorShape& v) {
   w.begin_array();
-  for (int d : v) w.i64(d);
+  for (size_t i = 0; i < v.rank; ++i) w.i64(v.dims[i]);
   w.end_array();
 }
 
