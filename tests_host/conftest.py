@@ -40,7 +40,7 @@ def inprocess_pytest(pytester: pytest.Pytester,
     TensorFlow: a subprocess costs a Python start and the plugin's imports each time.
     In-process is safe for the harness's plugin because it keeps a run's state in
     config.stash (its one process-wide resource, the build fork server, is stopped only by
-    the run that used it) and pytester restores sys.modules and sys.path after each run.
+    the outermost run) and pytester restores sys.modules and sys.path after each run.
     A run that trains or converts (TensorFlow), or that needs a fresh interpreter (the
     environment on load, an installed wheel), stays a subprocess."""
     def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:

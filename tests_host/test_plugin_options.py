@@ -104,9 +104,9 @@ def test_a_bad_dataset_is_one_usage_error_at_startup(inprocess_pytest, tmp_path,
 
 
 def test_a_run_inside_another_leaves_the_enclosing_runs_build_server_alone(inprocess_pytest, monkeypatch, tmp_path):
-    """The build fork server belongs to the process: a pytest run that neither started it nor
-    built (here a collection, in this process) must not stop it, or the enclosing run's next
-    build waits for a new server's TensorFlow import."""
+    """The build fork server belongs to the process: a pytest run inside another (here a
+    collection, in this process) must not stop it, or the enclosing run's next build waits
+    for a new server's TensorFlow import."""
     from model_builders import scheduler
 
     stopped: list[bool] = []
