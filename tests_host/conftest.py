@@ -45,7 +45,9 @@ def inprocess_pytest(pytester: pytest.Pytester,
     environment on load, an installed wheel), stays a subprocess."""
     def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         monkeypatch.chdir(cwd)
-        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+        # Hypothesis's pytest plugin imports hypothesis at every run's end (seconds), and
+        # pytester drops what a nested run imported: nested runs leave that plugin out.
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args)
         return subprocess.CompletedProcess(["pytest", *args], int(result.ret), result.stdout.str(),
                                            result.stderr.str())
 
