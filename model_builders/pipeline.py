@@ -267,6 +267,8 @@ def needs_build(config: BuildConfig) -> bool:
     is computed the same way). Lets a caller start the build workers' TensorFlow import
     early (model_builders.scheduler.start_server) only when there will be something to build."""
     if config.rebuild or not Path(config.cache_dir).is_dir():
+        if config.dataset not in (None, "basicmotions"):
+            load_dataset(config)  # the user's files, read anyway: a bad one is a DatasetError now, cold or warm
         return True  # (and no cache directory is created for a run that may not build)
     cache = ArtifactCache(config.cache_dir)
     dataset = load_dataset(config)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import signal
 import subprocess
 
+import numpy as np
 import pytest
 
 from targets.board.errors import ProtocolError
 from targets.board.fw_host import ensure_fw_host
-from tests_host.fw_host_process import FwHostOptions, FwHostProcess, fake_model
+from tests_host.fw_host_process import FAKE_FLOAT32, FwHostOptions, FwHostProcess, fake_model, fake_output
 
 # `time` holds 8 bytes per run (two uint32_t arrays): 10000 runs ask 40000 B per array.
 LIMIT = 20_000
@@ -32,6 +33,26 @@ def test_time_with_more_runs_than_the_heap_holds_is_e_alloc_and_the_model_stays(
         banner = c.identify()
         assert banner["nonce"] == nonce and banner["model_loaded"] is True
         assert c.time_invokes(LIMIT // 4 - 1, 0, timeout=30.0)["runs"] == LIMIT // 4 - 1
+
+
+def test_an_output_whose_reply_outgrows_the_heap_is_e_alloc_and_the_model_stays():
+    """An output larger than a host line makes the invoke reply outgrow the buffer reserved at
+    boot (2 x 4096 + 512 B); the core asks malloc for the room first. 16000 B of float32 output
+    are 21336 base64 characters, a reply above LIMIT: E_ALLOC, the same boot answers with its
+    model. 12000 B fit: the buffer grows and the reply carries the output whole."""
+    x = np.arange(8, dtype="<f4").tobytes()
+    too_big = fake_model(dtype=FAKE_FLOAT32, n_out=4000)  # the output itself (16000 B) is under LIMIT
+    fits = fake_model(dtype=FAKE_FLOAT32, n_out=3000)
+    with FwHostProcess(FwHostOptions(alloc_limit=LIMIT)) as fw:
+        c = fw.client
+        c.upload(too_big)
+        with pytest.raises(ProtocolError) as e:
+            c.infer(0, x)
+        assert e.value.code == "E_ALLOC" and e.value.reply["bytes"] > LIMIT, e.value.reply
+        banner = c.identify()
+        assert banner["nonce"] == fw.banner["nonce"] and banner["model_loaded"] is True
+        c.upload(fits)
+        assert c.infer(1, x)["output_bytes"] == fake_output(fits, x)
 
 
 def test_the_limit_makes_new_abort_as_on_esp_idf():

@@ -110,17 +110,13 @@ def test_timeout_hint_names_the_console_the_firmware_serves_and_the_other_port(t
     assert hint.index(port) < hint.index(other), hint
 
 
-def test_a_bad_bench_file_stops_pytest_with_a_usage_error_naming_it(tmp_path):
-    """bench_file knows nothing of pytest; the plugin turns its error into a usage error."""
-    import os
-    import subprocess
-    import sys
-
+def test_a_bad_bench_file_stops_pytest_with_a_usage_error_naming_it(inprocess_pytest, tmp_path):
+    """bench_file knows nothing of pytest; the plugin turns its error into a usage error.
+    (A collection: no TensorFlow, so the nested run is in this process.)"""
     bad = tmp_path / "bench.toml"
     bad.write_text('[esp32]\nbaud = "fast"\n')
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           f"--bench-file={bad}", str(root / "tests_host" / "test_import_layers.py")],
-                          cwd=root, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    proc = inprocess_pytest(root, "--collect-only", "-q", f"--bench-file={bad}",
+                            str(root / "tests_host" / "test_import_layers.py"))
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
     assert f"{bad}: [esp32] baud must be a positive integer" in proc.stderr

@@ -35,6 +35,8 @@ def test_an_unrelated_suite_sees_no_variable_of_the_harness(tmp_path):
            if k not in HARNESS_VARIABLES and k not in PYTESTS_OWN and not k.startswith("TINYML_")}
     env.pop("PYTEST_ADDOPTS", None)
     env.update(PYTHONPATH=str(ROOT), FACTS_FILE=str(tmp_path / "facts.json"))
+    # A fresh interpreter, not pytester: what is checked is the environment a process sees
+    # after loading the plugin, and this one has imported TensorFlow and the harness already.
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_other.py"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

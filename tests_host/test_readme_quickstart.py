@@ -60,6 +60,10 @@ def test_the_readme_quickstart_works_in_an_existing_repository(tmp_path):
     assert ini.count("[pytest]") == 1 and "addopts = -ra" in ini and "smoke: quick checks" in ini
     assert "dataset = data" in ini and "architecture = my_cnn" in ini
     assert (repo / "conftest.py").read_text().startswith("SHARED = 1\n")
+    # A subprocess, not pytester: the repository's conftest.py registers my_cnn in the
+    # process-wide architecture registry (model_builders.architectures), which pytester does
+    # not restore (a second in-process run, with a fresh tinyml_models module, is refused:
+    # "already registered"); and the run must see the PATH / PYTHONPATH above, as the user's.
     again = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not host"],
                            cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "1 passed" in again.stdout, again.stdout[-2000:]  # their own test still runs

@@ -78,14 +78,12 @@ def test_a_mistake_in_the_user_file_names_that_file_and_the_field(tmp_path, text
     assert str(error.value).startswith(f"{user}: ") and message in str(error.value)
 
 
-def collect(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "--variants", "ptq_int8", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+def test_the_plugin_reads_the_rootdir_targets_file_or_targets_file(inprocess_pytest, tmp_path):
+    """A user's repository: its pytest.ini, the host gate imported, its targets.toml.
+    (Collections: no TensorFlow, so the nested runs are in this process.)"""
+    def collect(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+        return inprocess_pytest(cwd, "--collect-only", "-q", "--variants", "ptq_int8", *args)
 
-
-def test_the_plugin_reads_the_rootdir_targets_file_or_targets_file(tmp_path):
-    """A user's repository: its pytest.ini, the host gate imported, its targets.toml."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_tinyml.py").write_text(
         "from tinyml_harness.host_gate import test_variant, test_variant_on_target  # noqa: F401\n")

@@ -29,6 +29,11 @@ from model_builders.timing import phase
 
 BUILD_SESSION = pytest.StashKey[BuildSession]()
 EARLY_SERVER = pytest.StashKey[bool]()
+COUNTED = pytest.StashKey[bool]()  # this run is counted in _open_runs
+#: pytest runs configured in this process and not yet unconfigured: more than one while a run
+#: runs another in-process (pytester, pytest.main). The build fork server belongs to the
+#: process, so only the outermost run stops it (a nested run must not kill the enclosing one's).
+_open_runs = 0
 REFERENCE_HOOK = "targets.tflm.evaluate:prime_reference"
 
 
@@ -73,6 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
     (seconds) overlaps collection instead of delaying the first build. Nothing starts when
     every variant is in the cache (a warm run imports no TensorFlow), nor under xdist or
     --collect-only; pytest_collection_finish stops it when no collected test builds."""
+    global _open_runs
+    _open_runs += 1
+    config.stash[COUNTED] = True
     if config.option.collectonly or getattr(config.option, "help", False) or _xdist(config):
         return
     from model_builders.datasets import DatasetError
@@ -91,7 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.stash.get(EARLY_SERVER, False) and not any(
+    if session.config.stash.get(EARLY_SERVER, False) and _open_runs == 1 and not any(
             "build_session" in getattr(item, "fixturenames", ()) for item in session.items):
         from model_builders.scheduler import stop_server
 
@@ -103,8 +111,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the build fork server now rather than at interpreter exit: it holds TensorFlow,
     whose teardown takes a quarter of a second, and it shares pytest's stdout, so a caller
     reading that pipe (CI, tee) would wait for it. Killing it loses nothing: every build is
-    finished and installed by now."""
-    if "model_builders.scheduler" in sys.modules:
+    finished and installed by now. The outermost run only (_open_runs)."""
+    global _open_runs
+    counted = config.stash.get(COUNTED, False)
+    others = _open_runs - 1 if counted else _open_runs
+    if counted:
+        _open_runs -= 1
+    if others == 0 and "model_builders.scheduler" in sys.modules:
         from model_builders.scheduler import stop_server
 
         stop_server()

@@ -12,7 +12,8 @@ bench.toml (or --port-location / --port-serial-number) serial number or USB loca
 resolved to the one port it names
 (targets.board.bench_file reads bench.toml and resolves ports), because
 pytest-embedded-serial-esp hands esptool its own probed port and never reads
-port_location: two boards of one target are told apart only this way.
+port_location (a serial number only filters its probe): the port a test holds (its lock)
+is then the one it talks to.
 
 Options of ours: `--virtual` (serve each target from a virtual board on a pty; the items get
 the `host_test` marker, as ESP-IDF marks QEMU runs), `--virtual-engine` (python: the Python

@@ -8,6 +8,9 @@
 
 namespace tmh {
 
+// Characters the encoding of `len` bytes takes (padding included).
+constexpr size_t base64_encoded_length(size_t len) { return (len + 2) / 3 * 4; }
+
 // Bytes a valid input of `text_len` characters decodes to at most.
 constexpr size_t base64_max_decoded(size_t text_len) { return text_len / 4 * 3; }
 

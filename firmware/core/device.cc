@@ -11,6 +11,8 @@ namespace tmh {
 namespace {
 
 constexpr size_t kMaxArgs = 3;
+// An invoke reply besides its output: prefix, ok, cmd, idx and the timing units.
+constexpr size_t kInvokeReplyOverhead = 256;
 
 // Strict unsigned decimal: digits only, fits in 32 bits.
 bool parse_u32(const char* s, uint32_t* out) {
@@ -83,13 +85,13 @@ JsonWriter& start_reply(JsonWriter& w, bool ok, const char* cmd) {
 }
 
 // A tensor description's values, by type (write_tensor writes the keys from the vocabulary).
-void write_value(JsonWriter& w, const std::string& v) { w.str(v); }
+void write_value(JsonWriter& w, const char* v) { w.str(v); }
 void write_value(JsonWriter& w, size_t v) { w.u64(v); }
 void write_value(JsonWriter& w, double v) { w.num(v); }
 void write_value(JsonWriter& w, int64_t v) { w.i64(v); }
-void write_value(JsonWriter& w, const std::vector<int>& v) {
+void write_value(JsonWriter& w, const TensorShape& v) {
   w.begin_array();
-  for (int d : v) w.i64(d);
+  for (size_t i = 0; i < v.rank; ++i) w.i64(v.dims[i]);
   w.end_array();
 }
 
@@ -180,6 +182,17 @@ void Device::reply_errorf(const char* cmd, Error code, JsonWriter* extra, const 
   std::vsnprintf(msg, sizeof msg, format, args);
   va_end(args);
   reply_error(cmd, code, msg, extra);
+}
+
+bool Device::reserve_reply(size_t bytes) {
+  if (reply_buffer_.capacity() >= bytes) return true;
+  // std::string grows to at least twice its capacity: ask for what it will take (+1: its NUL).
+  const size_t want = bytes > 2 * reply_buffer_.capacity() ? bytes : 2 * reply_buffer_.capacity();
+  void* probe = heap_alloc(want + 1);
+  if (probe == nullptr) return false;
+  heap_free(probe);
+  reply_buffer_.reserve(want);  // what malloc just served: `new` gets it too (one task, nothing in between)
+  return true;
 }
 
 bool Device::require_model(const char* cmd, JsonWriter* extra) {
@@ -478,6 +491,16 @@ void Device::cmd_invoke(const char* cmd, bool has_idx, uint32_t idx) {
   const int64_t t1 = port_.micros();
   if (r.code != Error::kOk) {
     reply_error(cmd, Error::kInvoke, r.detail.c_str());
+    return;
+  }
+  // An output larger than a host line outgrows the buffer reserved at boot; the board answers
+  // E_ALLOC and keeps its model when the heap cannot hold the reply (instead of aborting).
+  const size_t reply_bytes = base64_encoded_length(engine_.output_bytes()) + kInvokeReplyOverhead;
+  if (!reserve_reply(reply_bytes)) {
+    JsonWriter extra;
+    extra.key("bytes").u64(reply_bytes);
+    reply_errorf(cmd, Error::kAlloc, &extra, "not enough heap for the reply (%u B of output)",
+                 static_cast<unsigned>(engine_.output_bytes()));
     return;
   }
   // The run's time in each of the vocabulary's units, as `time` names them.

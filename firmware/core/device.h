@@ -51,7 +51,6 @@ class Device {
   // stream ended or a restart was requested (the caller boots again or stops).
   bool poll(uint32_t timeout_ms);
   bool restart_requested() const { return restart_requested_; }
-  const std::string& nonce() const { return nonce_; }
 
   // Handles one complete line (without its newline). Public for tests and the fuzzer.
   void handle_line(const char* line, size_t len);
@@ -68,6 +67,9 @@ class Device {
   // reply_error with a printf-formatted msg.
   void reply_errorf(const char* cmd, Error code, JsonWriter* extra, const char* format, ...)
       __attribute__((format(printf, 5, 6)));
+  // Room for a reply of `bytes` in the reply buffer, asked of malloc first (heap.h): false
+  // when the heap cannot hold it, where growing the std::string (`new`) would abort.
+  bool reserve_reply(size_t bytes);
   // The guard of every command that needs a model: false (after an E_STATE reply) without one.
   bool require_model(const char* cmd, JsonWriter* extra = nullptr);
   void write_banner_fields(JsonWriter& w, const char* cmd);

@@ -11,10 +11,21 @@
 
 namespace tmh {
 
+// Dimensions a TensorInfo holds. TFLite Micro's kernels take at most 6 (its RuntimeShape);
+// an engine refuses a model whose input or output has more than this (E_MODEL).
+constexpr size_t kMaxTensorDims = 8;
+
+// A tensor's dimensions, held in place: describing a model after its arena took the heap
+// allocates nothing (a failed `new` aborts on ESP-IDF: core/heap.h).
+struct TensorShape {
+  int dims[kMaxTensorDims] = {};
+  size_t rank = 0;
+};
+
 // Members named as protocol_vocabulary.def's TMH_TENSOR_FIELD words (device.cc's write_tensor).
 struct TensorInfo {
-  std::string dtype;        // "int8", "float32", ... (TfLiteType name, lower case)
-  std::vector<int> shape;
+  const char* dtype = "";   // "int8", "float32", ... (TfLiteType name, lower case; static text)
+  TensorShape shape;
   size_t nbytes = 0;
   double scale = 0;         // 0 when not quantized
   int64_t zero_point = 0;

@@ -20,19 +20,14 @@ class Upload {
   // kBase64; kTooLarge if the chunk exceeds chunk_max or the announced size.
   Error chunk(uint32_t seq, const char* b64, size_t b64_len);
   // kState without begin; kSize if bytes are missing (upload stays open so the host can
-  // send them); kCrc on mismatch (upload discarded). kOk: the model is model()/size().
+  // send them); kCrc on mismatch (upload discarded). kOk: the model is data()/size().
   Error finish();
-  void cancel() { active_ = false; }
-
-  bool active() const { return active_; }
   uint32_t expected() const { return next_seq_; }
   size_t received() const { return received_; }
   uint32_t size() const { return size_; }
   uint32_t crc() const { return crc_expected_; }
   uint32_t crc_received() const { return crc_running_; }
   const uint8_t* data() const { return buf_; }
-  size_t capacity() const { return cap_; }
-  size_t chunk_max() const { return chunk_max_; }
 
  private:
   uint8_t* buf_;

@@ -105,7 +105,9 @@ void FakeEngine::unload() {
 TensorInfo FakeEngine::tensor_info(size_t n) const {
   TensorInfo t;
   t.dtype = dtype_ == 1 ? "float32" : "int8";
-  t.shape = {1, static_cast<int>(n)};
+  t.shape.dims[0] = 1;
+  t.shape.dims[1] = static_cast<int>(n);
+  t.shape.rank = 2;
   t.nbytes = n * elem_size();
   t.scale = dtype_ == 1 ? 0.0 : 1.0 / 256.0;
   t.zero_point = dtype_ == 1 ? 0 : -128;

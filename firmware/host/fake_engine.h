@@ -14,7 +14,8 @@
 //      any bytes after the NUL are padding (lets tests upload models of any size).
 // Anything else is E_MODEL; an op the firmware does not register is E_OP.
 // Output element j = f(input[j % n_in], j): int8 -> (int8)(3 * x + j) (wrapping),
-// float32 -> 2 * x + j. targets/fw_host.py holds the Python twin (fake_model/fake_output).
+// float32 -> 2 * x + j. tests_host/fw_host_process.py holds the Python twin (fake_model,
+// fake_output).
 #pragma once
 #include <cstdint>
 #include <string>

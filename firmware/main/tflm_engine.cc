@@ -21,10 +21,13 @@ const char* type_name(TfLiteType t) {
   }
 }
 
+size_t rank(const TfLiteTensor* t) { return t->dims != nullptr ? static_cast<size_t>(t->dims->size) : 0; }
+
 TensorInfo describe(const TfLiteTensor* t) {
   TensorInfo info;
   info.dtype = type_name(t->type);
-  for (int i = 0; t->dims != nullptr && i < t->dims->size; ++i) info.shape.push_back(t->dims->data[i]);
+  info.shape.rank = rank(t);  // load() refused more than kMaxTensorDims
+  for (size_t i = 0; i < info.shape.rank; ++i) info.shape.dims[i] = t->dims->data[i];
   info.nbytes = t->bytes;
   info.scale = t->params.scale;
   info.zero_point = t->params.zero_point;
@@ -82,6 +85,11 @@ EngineResult TflmEngine::load(const uint8_t* model, size_t size, size_t* arena_u
   if (interpreter_->inputs_size() != 1 || interpreter_->outputs_size() != 1) {
     interpreter_.reset();
     return {Error::kModel, "the protocol carries models with one input and one output"};
+  }
+  if (rank(interpreter_->input(0)) > kMaxTensorDims || rank(interpreter_->output(0)) > kMaxTensorDims) {
+    interpreter_.reset();
+    static_assert(kMaxTensorDims == 8, "the reason below names the limit");
+    return {Error::kModel, "input or output tensor has more than 8 dimensions"};
   }
   *arena_used = interpreter_->arena_used_bytes();
   return {};
