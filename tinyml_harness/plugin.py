@@ -60,7 +60,7 @@ class Settings:
     bench_file: Path
     artifact_cache: Path
     virtual: bool
-    virtual_engine: str  # "python" (targets.virtual.board) or "fw-tflm" (the firmware binary)
+    virtual_engine: str  # "python" (targets.virtual.pty_server) or "fw-tflm" (the firmware binary)
     hil_samples: int | None
     ops_file: Path | None  # None: the harness's firmware/main/registered_ops.txt (every builtin)
     targets_file: Path | None  # the repository's registry layered over the packaged one; None: none
@@ -88,7 +88,7 @@ def _int(name: str) -> Callable[[str], int]:
 
 
 def _virtual_engine(value: str) -> str:
-    from targets.virtual.fw_pty_board import VIRTUAL_ENGINES
+    from targets.virtual.fw_host_pty import VIRTUAL_ENGINES
 
     if value not in VIRTUAL_ENGINES:
         raise pytest.UsageError(f"--virtual-engine: '{value}' is not one of {', '.join(VIRTUAL_ENGINES)}")
