@@ -180,8 +180,10 @@ OPTIONS: list[Option] = [
     Option("--virtual", "virtual", kind="flag", default=False,
            help="serve each target from a virtual board (emulated: host TFLM behind the serial protocol)"),
     Option("--virtual-engine", "virtual_engine", kind=_virtual_engine, default="python",
-           help="what serves --virtual: python (host TFLM wheel behind a Python protocol server) or fw-tflm (the "
-                "firmware's own C++ on TFLite Micro, built from $TFLM_SOURCE_DIR)"),
+           help="what plays each board under --virtual, and so which engine runs the model: python (the Python "
+                "virtual board, targets.virtual.pty_server: HostTflmEngine, the tflite-micro wheel + cost model) or "
+                "fw-tflm (fw_host: the firmware's own C++ core and TflmEngine on TFLite Micro, built from "
+                "$TFLM_SOURCE_DIR)"),
     Option("--hil-samples", "hil_samples", kind=_positive_int("hil-samples"), default=None,
            help="stream only the first N test samples through each board"),
 ]
