@@ -27,10 +27,10 @@ from targets.virtual.host_engine import HostTflmEngine
 from targets.virtual.state_machine import DEFAULT_ARENA_CAPACITY, DEFAULT_CHUNK_MAX, DEFAULT_LINE_MAX, VirtualDevice
 
 
-def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualDevice], master: int,
+def serve(device_factory: Callable[[Callable[[bytes], None]], VirtualDevice], master: int,
           reset_requested: Callable[[], bool],
           arm_requested: Callable[[], FaultPlan | None] = lambda: None) -> int:
-    """Serve one board on the pty master until SIGTERM or a Vanish fault. Returns exit code."""
+    """Serve one VirtualDevice on the pty master until SIGTERM or a Vanish fault. Returns exit code."""
 
     def emit(data: bytes) -> None:
         view = memoryview(data)
@@ -38,7 +38,7 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualDevice], mas
             written = os.write(master, view)
             view = view[written:]
 
-    board = board_factory(emit)
+    device = device_factory(emit)
     buffer = b""
     parent = os.getppid()
     while True:
@@ -46,11 +46,11 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualDevice], mas
             return 0  # whoever started us is gone (a killed pytest worker): do not linger
         if reset_requested():
             buffer = b""
-            board.hardware_reset()
+            device.hardware_reset()
         plan = arm_requested()
         if plan is not None:
-            board.arm(plan)
-        board.boot_race.tick(emit)
+            device.arm(plan)
+        device.boot_race.tick(emit)
         ready, _, _ = select.select([master], [], [], 0.05)
         if not ready:
             continue
@@ -61,14 +61,14 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualDevice], mas
         while b"\n" in buffer:
             raw, buffer = buffer.split(b"\n", 1)
             try:
-                board.handle_line(raw)
+                device.handle_line(raw)
             except Dropped:
                 continue
             except Restart:
                 buffer = b""
-                board.boot()
+                device.boot()
             except Hang:
-                board.hung = True
+                device.hung = True
                 buffer = b""
             except Vanish:
                 os.close(master)
