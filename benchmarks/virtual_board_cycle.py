@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.demo_models import build_demo_models
-from targets.virtual.board import VirtualBoardProcess
+from targets.virtual.pty_server import PtyServerProcess
 
 
 # --------------------------------------------------------------------------- benchmark
@@ -36,9 +36,9 @@ def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
        `warmup`, `samples`-sample evaluation), wall clock on this machine;
     2. the same cycle on a real UART at `baud`, computed from the bytes the protocol moved
        in run 1 (10 bits per byte) plus the chip's compute from the latency estimate."""
-    from targets.board.board import Board, run_cycle
     from targets.board.links import SerialLink
     from targets.board.protocol import ProtocolClient
+    from targets.board.recovering_client import Board, run_cycle
 
     print("building demo models (reference CNN, untrained; sizes as the real variants) ...", flush=True)
     models = build_demo_models(samples=samples)
@@ -46,7 +46,7 @@ def main(target: str = "esp32s3", *, samples: int = 100, runs: int = 100,
 
     rng = np.random.default_rng(0)
     rows = []
-    with VirtualBoardProcess(target) as vb:
+    with PtyServerProcess(target) as vb:
         link = _CountingLink(SerialLink(vb.port))
         board = Board(ProtocolClient(link), name=f"virtual {target}", hard_reset=vb.hard_reset)
         board.connect()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from targets.board.board import Board, run_cycle
+from targets.board.recovering_client import Board, run_cycle
 
 pytestmark = [pytest.mark.hil, pytest.mark.generic]
 

@@ -1,4 +1,4 @@
-"""Fault recovery of targets.board.board.Board, on the virtual board through a real pty.
+"""Fault recovery of targets.board.recovering_client.Board, on the virtual board through a real pty.
 
 Each test injects one fault (targets.virtual.faults.FaultPlan) and asserts that the final
 results equal those of a fault-free run: nothing lost, nothing duplicated. The failures
@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.board.board import Board, run_cycle
 from targets.board.errors import BoardTimeout, BoardUnresponsive, ModelRejected, PortGone
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient
-from targets.virtual.board import VirtualBoardProcess
+from targets.board.recovering_client import Board, run_cycle
+from targets.virtual.pty_server import PtyServerProcess
 from tests_host import tiny_models
 
 SAMPLES = 24
@@ -57,7 +57,7 @@ def cycle(model: bytes, samples: list[bytes], faults: list[str], tmp_path, *,
     """One full cycle on a fresh virtual board with `faults`; returns (result, board, link).
     Hang tests shorten the timeouts (they must expire); the others keep the client's own,
     so a loaded CI machine does not turn a slow reply into a spurious recovery."""
-    with VirtualBoardProcess(TARGET, faults=faults, log_path=tmp_path / "vb.log", **board_opts) as vb:
+    with PtyServerProcess(TARGET, faults=faults, log_path=tmp_path / "vb.log", **board_opts) as vb:
         link = CountingLink(vb.port)
         try:
             board = Board(ProtocolClient(link, timeout_scale=timeout_scale), name=f"virtual {TARGET}",
@@ -155,7 +155,7 @@ def test_model_larger_than_the_board_accepts_fails_for_that_model_only(model, sa
     large = tiny_models.gesture_cnn("float32")
     limit = len(model) + 1  # the int8 model fits, the float32 one does not
     assert len(large) > limit
-    with VirtualBoardProcess(TARGET, max_model_bytes=limit, log_path=tmp_path / "vb.log") as vb:
+    with PtyServerProcess(TARGET, max_model_bytes=limit, log_path=tmp_path / "vb.log") as vb:
         link = SerialLink(vb.port)
         try:
             board = Board(ProtocolClient(link), name="virtual esp32s3", hard_reset=vb.hard_reset)
@@ -192,7 +192,7 @@ def test_a_board_deaf_until_its_banner_runs_a_clean_cycle(model, samples, clean,
 
 def test_a_line_sent_before_the_banner_deafens_the_board_until_a_hardware_reset(tmp_path):
     """What the harness did before: `identify` at once after the reset, while the chip boots."""
-    with VirtualBoardProcess(TARGET, faults=["deaf-before-banner"], log_path=tmp_path / "vb.log") as vb:
+    with PtyServerProcess(TARGET, faults=["deaf-before-banner"], log_path=tmp_path / "vb.log") as vb:
         link = SerialLink(vb.port)
         try:
             client = ProtocolClient(link)

@@ -12,9 +12,10 @@ import pytest
 
 from targets.board.errors import BoardPanicError, BoardResetError, BoardTimeout, ProtocolError
 from targets.board.fw_host import ensure_fw_host
+from targets.board.line_codec import encode_command, link_bytes_for_upload, parse_reply_line
 from targets.board.links import SubprocessLink
-from targets.board.protocol import ProtocolClient, encode_command, link_bytes_for_upload, parse_reply_line
-from targets.board.vocabulary import PROTOCOL_VERSION, REPLY_PREFIX
+from targets.board.protocol import ProtocolClient
+from targets.board.protocol_words import PROTOCOL_VERSION, REPLY_PREFIX
 from targets.tflm.op_list import registered_ops
 from tests_host.fw_host_process import (
     FAKE_FLAG_INVOKE_FAILS,

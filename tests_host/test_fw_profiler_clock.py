@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from targets.board.fw_host import ensure_fw_host, ensure_fw_tflm
-from targets.board.protocol import encode_command, parse_reply_line
-from targets.board.vocabulary import CMD
+from targets.board.line_codec import encode_command, parse_reply_line
+from targets.board.protocol_words import CMD
 from targets.tflm.analysis import analyze_model
-from targets.virtual.fw_pty_board import NOT_BUILT_REASON, tflm_source_dir
+from targets.virtual.fw_host_pty import NOT_BUILT_REASON, tflm_source_dir
 from tests_host import tiny_models
 from tests_host.fw_host_process import fake_model
 

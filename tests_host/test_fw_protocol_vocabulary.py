@@ -10,20 +10,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from targets.board import vocabulary as vocab
+from targets.board import protocol_words as vocab
 from targets.board.fw_host import FIRMWARE_DIR, REPO_ROOT
-from targets.board.protocol import parse_reply_line
+from targets.board.line_codec import parse_reply_line
 from targets.board.replies import TimingReport
 from targets.tflm.op_list import REGISTERED_OPS_FILE
-from targets.virtual.device import VirtualBoard
-from targets.virtual.engine import LoadedModel
+from targets.virtual.host_engine import LoadedModel
+from targets.virtual.state_machine import VirtualDevice
 from tests_host.fw_host_process import FwHostProcess, fake_model
 from vocabulary.tensors import TensorSpec
 
 
 # ------------------------------------------------------------------ the two boards
 class _StubEngine:
-    """What VirtualBoard needs from its engine, without TFLM: a 4-byte int8 model."""
+    """What VirtualDevice needs from its engine, without TFLM: a 4-byte int8 model."""
 
     profile = SimpleNamespace(sram_bytes=512 * 1024, fw_ram_overhead_bytes=64 * 1024)
     arena_capacity = 64 * 1024
@@ -40,7 +40,7 @@ class _StubEngine:
 class _Virtual:
     def __init__(self) -> None:
         self.out: list[bytes] = []
-        self.board = VirtualBoard("esp32s3", _StubEngine(), self.out.append)
+        self.board = VirtualDevice("esp32s3", _StubEngine(), self.out.append)
 
     def __call__(self, line: bytes) -> dict:
         self.out.clear()
@@ -131,7 +131,7 @@ def test_the_command_table_is_the_vocabularys(both, side):
 
 
 def test_the_virtual_board_handles_exactly_the_vocabularys_commands():
-    handlers = {name[len("cmd_"):] for name in dir(VirtualBoard) if name.startswith("cmd_")}
+    handlers = {name[len("cmd_"):] for name in dir(VirtualDevice) if name.startswith("cmd_")}
     assert handlers == set(vocab.COMMANDS)
 
 
@@ -172,7 +172,7 @@ def test_board_and_virtual_code_take_error_codes_from_the_vocabulary():
     literal = re.compile(r"""["']E_[A-Z0-9_]+["']""")
     offenders = {str(p.relative_to(REPO_ROOT)): literal.findall(p.read_text())
                  for p in _library_python()
-                 if p.parent.name in ("board", "virtual") and p.name != "vocabulary.py"}
+                 if p.parent.name in ("board", "virtual") and p.name != "protocol_words.py"}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

@@ -16,15 +16,15 @@ import subprocess
 import numpy as np
 import pytest
 
-from targets.board.board import Board, run_cycle
 from targets.board.errors import ModelRejected, ProtocolError
 from targets.board.fw_host import HOST_SOURCE_DIR, ensure_fw_tflm
 from targets.board.links import SerialLink
 from targets.board.protocol import ProtocolClient
+from targets.board.recovering_client import Board, run_cycle
 from targets.tflm.analysis import analyze_model
 from targets.tflm.op_list import registered_ops
 from targets.tflm.runner import run_tflm
-from targets.virtual.fw_pty_board import NOT_BUILT_REASON, FwPtyBoard, tflm_source_dir
+from targets.virtual.fw_host_pty import NOT_BUILT_REASON, FwHostPtyProcess, tflm_source_dir
 from tests_host import tiny_models
 from tests_host.fw_host_process import FwHostOptions, FwHostProcess
 
@@ -148,8 +148,8 @@ def test_hil_cycle_on_the_binary_through_a_pty_recovers_from_resets(fw_tflm, tmp
     inputs = _inputs(model, 24, seed=3)
     samples = [x.tobytes() for x in inputs]
     expected = [o.tobytes() for o in run_tflm(model, inputs, name="gesture").outputs]
-    with FwPtyBoard(fw_tflm, "esp32c3", extra_args=["--reset-after-lines", "20"],
-                    log_path=tmp_path / "fw.log") as pty:
+    with FwHostPtyProcess(fw_tflm, "esp32c3", extra_args=["--reset-after-lines", "20"],
+                          log_path=tmp_path / "fw.log") as pty:
         link = SerialLink(pty.port)
         try:
             board = Board(ProtocolClient(link, timeout_scale=4.0), name="fw_host (tflm) pty",

@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from targets.board.fw_host import ensure_fw_host
-from targets.board.protocol import encode_command, parse_reply_line
-from targets.board.vocabulary import BOOT_BANNER, CMD, TIMING_STATS, TIMING_UNITS
+from targets.board.line_codec import encode_command, parse_reply_line
+from targets.board.protocol_words import BOOT_BANNER, CMD, TIMING_STATS, TIMING_UNITS
 from tests_host.fw_host_process import fake_model
 from tests_host.test_fw_profiler_clock import upload_lines
 

@@ -3,11 +3,15 @@
 Each library module belongs to one layer; it may import its own layer and the layers
 below, never a layer above, and nothing outside tests_* imports tests_*. Imports inside
 functions count too: a lazy import is still a dependency. Also: no module grows past the
-size a reader can hold (MAX_LINES).
+size a reader can hold (MAX_LINES), and a name means one thing (docs/ARCHITECTURE.md,
+"Words with one meaning each"): no two library modules share a file name, and no two
+classes share a name across the library and the firmware's own C++.
 """
 from __future__ import annotations
 
 import ast
+import re
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -29,6 +33,12 @@ LAYERS = [
 ]
 LIBRARY = ["vocabulary", "model_builders", "targets", "reports", "tinyml_harness", "benchmarks"]
 MAX_LINES = 400
+#: A package's own files: their names say "this package", not what the file holds.
+PACKAGE_FILES = {"__init__.py", "__main__.py"}
+#: The firmware's own C++; idf_sim and esp_nn_host stand in for ESP-IDF's and esp-nn's headers.
+FIRMWARE = ROOT / "firmware"
+STAND_INS = ("idf_sim", "esp_nn_host")
+_CPP_CLASS = re.compile(r"^(?:class|struct)\s+([A-Za-z_]\w*)\b(?!\s*;)", re.M)  # namespace level, not a declaration
 
 
 def _module_name(path: Path) -> str:
@@ -106,3 +116,69 @@ def test_the_check_sees_an_upward_import_and_a_test_import(tmp_path):
 def test_module_stays_readable_in_one_sitting(module):
     lines = len(library_modules()[module].read_text().splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines (limit {MAX_LINES}): split it by concern"
+
+
+# ------------------------------------------------------------------ one name, one meaning
+def shared_file_names(modules: dict[str, Path]) -> dict[str, list[str]]:
+    """File names (package files aside) that more than one library module carries."""
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for module, path in sorted(modules.items()):
+        if path.name not in PACKAGE_FILES:
+            by_name[path.name].append(module)
+    return {name: found for name, found in by_name.items() if len(found) > 1}
+
+
+def python_classes(modules: dict[str, Path]) -> dict[str, list[str]]:
+    """Module-level class name -> the library modules that define it."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for module, path in sorted(modules.items()):
+        for node in ast.parse(path.read_text(), filename=str(path)).body:
+            if isinstance(node, ast.ClassDef):
+                found[node.name].append(module)
+    return found
+
+
+def cpp_classes(sources: list[Path]) -> dict[str, list[str]]:
+    """Namespace-level class / struct name -> the C++ files that define it."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for path in sources:
+        for name in _CPP_CLASS.findall(path.read_text()):
+            found[name].append(str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
+    return found
+
+
+def firmware_sources() -> list[Path]:
+    return sorted(p for p in FIRMWARE.rglob("*") if p.suffix in (".cc", ".h")
+                  and not set(STAND_INS) & set(p.relative_to(FIRMWARE).parts))
+
+
+def shared_class_names(python: dict[str, list[str]], cpp: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Class names defined more than once, in Python or C++ or both."""
+    merged = {name: python.get(name, []) + cpp.get(name, []) for name in sorted({*python, *cpp})}
+    return {name: where for name, where in merged.items() if len(where) > 1}
+
+
+def test_no_two_library_modules_share_a_file_name():
+    assert shared_file_names(library_modules()) == {}
+
+
+def test_no_two_classes_share_a_name_in_the_library_or_the_firmware():
+    assert firmware_sources(), f"no C++ found under {FIRMWARE}"
+    assert shared_class_names(python_classes(library_modules()), cpp_classes(firmware_sources())) == {}
+
+
+def test_the_name_checks_see_a_shared_file_name_and_class_name(tmp_path):
+    """The checks themselves can fail: three board.py files and a TflmEngine in Python and C++."""
+    for folder in ("board", "virtual", "measure"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "board.py").write_text("class Board: ...\n" if folder == "board" else "")
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "virtual" / "engine.py").write_text("class TflmEngine:\n    class Nested: ...\n")
+    cpp = tmp_path / "tflm_engine.h"
+    cpp.write_text("class Engine;\nnamespace tmh {\nclass TflmEngine : public Engine {\n  struct Board {};\n};\n}\n")
+    modules = {f"targets.{p.parent.name}.{p.stem}": p for p in sorted(tmp_path.rglob("*.py"))}
+    assert shared_file_names(modules) == {
+        "board.py": ["targets.board.board", "targets.measure.board", "targets.virtual.board"]}
+    assert cpp_classes([cpp]) == {"TflmEngine": [str(cpp)]}  # not the declaration, not the nested struct
+    assert shared_class_names(python_classes(modules), cpp_classes([cpp])) == {
+        "TflmEngine": ["targets.virtual.engine", str(cpp)]}

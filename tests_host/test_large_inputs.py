@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from targets.board.board import Board
 from targets.board.errors import InputTooLarge
+from targets.board.line_codec import parse_reply_line
 from targets.board.links import SerialLink
-from targets.board.protocol import ProtocolClient, parse_reply_line
+from targets.board.protocol import ProtocolClient
+from targets.board.recovering_client import Board
 from targets.tflm.runner import run_tflm
-from targets.virtual.board import VirtualBoardProcess
+from targets.virtual.pty_server import PtyServerProcess
 from tests_host import tiny_models
 from tests_host.fw_host_process import FwHostOptions, FwHostProcess, fake_model, fake_output
 
@@ -66,7 +67,7 @@ def test_large_inputs_through_the_firmware_core(label):
 
 @pytest.fixture(scope="module")
 def virtual_board(tmp_path_factory):
-    with VirtualBoardProcess("esp32s3", log_path=tmp_path_factory.mktemp("vb") / "vb.log") as vb:
+    with PtyServerProcess("esp32s3", log_path=tmp_path_factory.mktemp("vb") / "vb.log") as vb:
         link = SerialLink(vb.port)
         yield link
         link.close()

@@ -1,4 +1,4 @@
-"""targets.measure.board without a board: a hand-built cycle becomes the record the gate judges.
+"""targets.measure.board_records without a board: a hand-built cycle becomes the record the gate judges.
 
 Six samples, three classes, int8 logits. The board's outputs equal host TFLM's except on
 sample 4, where they are 2 LSB off and change the prediction: every figure must come from
@@ -15,7 +15,7 @@ import pytest
 from targets.board.replies import CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport, UploadReport
 from targets.cost.estimator import estimate_latency
 from targets.cost.registry import load_targets
-from targets.measure.board import (
+from targets.measure.board_records import (
     UNLABELLED_SAMPLES,
     BoardRun,
     FirmwareFigures,

@@ -10,11 +10,12 @@ import zlib
 import numpy as np
 import pytest
 
+from targets.board.line_codec import parse_reply_line
 from targets.board.links import SerialLink
-from targets.board.protocol import ProtocolClient, parse_reply_line
-from targets.board.vocabulary import PROTOCOL_VERSION
-from targets.virtual.board import VirtualBoardProcess
+from targets.board.protocol import ProtocolClient
+from targets.board.protocol_words import PROTOCOL_VERSION
 from targets.virtual.faults import FaultPlan
+from targets.virtual.pty_server import PtyServerProcess
 from tests_host import tiny_models
 
 TARGET = "esp32s3"
@@ -43,7 +44,7 @@ def model() -> bytes:
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    with VirtualBoardProcess(TARGET, log_path=tmp_path_factory.mktemp("vb") / "vb.log") as vb:
+    with PtyServerProcess(TARGET, log_path=tmp_path_factory.mktemp("vb") / "vb.log") as vb:
         link = SerialLink(vb.port)
         yield vb, link, Raw(link)
         link.close()
@@ -192,7 +193,7 @@ def test_a_lean_op_list_is_what_the_virtual_board_registers(tmp_path):
     lean = tmp_path / "lean_ops.txt"
     lean.write_text("# lean\nCONV_2D\nRESHAPE\nSOFTMAX\n")  # no FULLY_CONNECTED
     model = tiny_models.gesture_cnn("int8")
-    with VirtualBoardProcess(TARGET, ops_file=lean, log_path=tmp_path / "vb.log") as vb:
+    with PtyServerProcess(TARGET, ops_file=lean, log_path=tmp_path / "vb.log") as vb:
         link = SerialLink(vb.port)
         raw = Raw(link)
         try:
@@ -211,7 +212,7 @@ def test_a_target_of_the_users_registry_is_served_with_its_clock(tmp_path):
     overrides) is what the board reports and estimates with."""
     user = tmp_path / "targets.toml"
     user.write_text("[esp32s3]\nclock_mhz = 80\n")
-    with VirtualBoardProcess(TARGET, targets_file=user, log_path=tmp_path / "vb.log") as vb:
+    with PtyServerProcess(TARGET, targets_file=user, log_path=tmp_path / "vb.log") as vb:
         link = SerialLink(vb.port)
         try:
             assert Raw(link)(b"identify")["clock_mhz"] == 80

@@ -36,7 +36,7 @@ def _run_args(python: Path, args: list[str], cwd: Path) -> str:
 
 def test_an_installed_wheel_reads_the_firmware_files_it_carries(installed, tmp_path):
     out = _run(installed, (
-        "import targets.board.vocabulary as v, targets.tflm.op_list as o, tinyml_harness.hil_fixtures as h\n"
+        "import targets.board.protocol_words as v, targets.tflm.op_list as o, tinyml_harness.hil_fixtures as h\n"
         "from vocabulary.locations import checkout_root\n"
         "print(checkout_root()); print(v.VOCABULARY_FILE); print(o.REGISTERED_OPS_FILE)\n"
         "print(v.CMD.time, len(o.registered_ops()), (h.HARNESS_FIRMWARE / 'sdkconfig.defaults.esp32s3').is_file())\n"),

@@ -59,7 +59,10 @@ class MeasuredModel:
 
 
 @dataclass(frozen=True)
-class Fit:
+class CalibrationFit:
+    """A target's cost coefficients fitted to per-op profiles measured on its boards
+    (published_fit.PublishedFit is the fit to Espressif's published figures)."""
+
     target: str
     coefficients: dict[str, float]  # OVERHEAD or "<dtype>.<kind>"
     ops_used: int
@@ -99,7 +102,7 @@ def measured_models(records: Iterable[ResultRecord]) -> tuple[list[MeasuredModel
     return models, notes
 
 
-def fit_target(target: str, models: list[MeasuredModel]) -> Fit:
+def fit_target(target: str, models: list[MeasuredModel]) -> CalibrationFit:
     """Non-negative least squares over every measured op of `target`."""
     from scipy.optimize import nnls
 
@@ -120,7 +123,7 @@ def fit_target(target: str, models: list[MeasuredModel]) -> Fit:
     scale = np.maximum(np.abs(a).max(axis=0), 1.0)  # columns span 1 .. 1e5: condition them
     solution, _ = nnls(a / scale, b)
     values = solution / scale
-    return Fit(target, dict(zip(columns, (float(v) for v in values), strict=True)), len(rows), models)
+    return CalibrationFit(target, dict(zip(columns, (float(v) for v in values), strict=True)), len(rows), models)
 
 
 def with_coefficients(profile: TargetProfile, coefficients: dict[str, float]) -> TargetProfile:
@@ -141,7 +144,7 @@ def estimate_us(model: MeasuredModel, profile: TargetProfile) -> float:
     return estimate_latency(model, profile).total_us
 
 
-def error_table(fit: Fit, before: TargetProfile, after: TargetProfile) -> list[str]:
+def error_table(fit: CalibrationFit, before: TargetProfile, after: TargetProfile) -> list[str]:
     lines = [f"{'variant':<24} {'measured us':>12} {'before us':>10} {'err %':>7} "
              f"{'after us':>10} {'err %':>7}"]
     for m in fit.models:
@@ -153,7 +156,7 @@ def error_table(fit: Fit, before: TargetProfile, after: TargetProfile) -> list[s
 
 
 def calibrate(results: Path, targets_file: Path = Path(USER_TARGETS_FILE), *, write: bool = True,
-              out=sys.stdout) -> dict[str, Fit]:
+              out=sys.stdout) -> dict[str, CalibrationFit]:
     """Fit every target with measured profiles in `results`; write the fits into
     `targets_file` (the repository's registry, layered over the packaged one) unless
     `write` is False."""

@@ -18,7 +18,7 @@ is then the one it talks to.
 Options of ours: `--virtual` (serve each target from a virtual board on a pty; the items get
 the `host_test` marker, as ESP-IDF marks QEMU runs), `--virtual-engine` (python: the Python
 virtual board on the tflite-micro wheel; fw-tflm: the firmware's own binary, fw_host built
-with TFLite Micro from $TFLM_SOURCE_DIR, targets.virtual.fw_pty_board) and `--bench-file` (default
+with TFLite Micro from $TFLM_SOURCE_DIR, targets.virtual.fw_host_pty) and `--bench-file` (default
 bench.toml).
 `pytest -m hil` without --virtual and without a board fails at once, naming the target
 and the ports tried. Under pytest-xdist, items of one target share an xdist_group (run
@@ -51,7 +51,7 @@ from vocabulary.locations import firmware_dir
 from vocabulary.sources import HIL_MARKER
 
 if TYPE_CHECKING:
-    from targets.measure.board import FirmwareFigures
+    from targets.measure.board_records import FirmwareFigures
 
 DEFAULT_CONFIG = "default"
 #: The harness's own firmware sources (for hints); a run's builds live in settings.firmware_dir.
@@ -76,7 +76,7 @@ class HilState:
     virtual_engine: str = "python"
     ops_file: Path | None = None  # --ops-file: the op list the emulated firmware registers
     targets_file: Path | None = None  # --targets-file: the user's targets, for the virtual board's cost model
-    boards: dict[str, Any] = field(default_factory=dict)  # target -> VirtualBoardProcess / FwPtyBoard
+    boards: dict[str, Any] = field(default_factory=dict)  # target -> PtyServerProcess / FwHostPtyProcess
 
     def virtual_board(self, target: str) -> Any:
         if target not in self.boards:
@@ -84,18 +84,18 @@ class HilState:
             log_path = self.log_dir / f"virtual_board_{target}.log"
             if self.virtual_engine == "fw-tflm":
                 from targets.board.fw_host import ensure_fw_tflm
-                from targets.virtual.fw_pty_board import NOT_BUILT_REASON, FwPtyBoard, tflm_source_dir
+                from targets.virtual.fw_host_pty import NOT_BUILT_REASON, FwHostPtyProcess, tflm_source_dir
 
                 source_dir = tflm_source_dir()  # pytest_configure refuses the engine when unset
                 if source_dir is None:
                     raise RuntimeError(f"--virtual-engine=fw-tflm: {NOT_BUILT_REASON}")
                 binary = ensure_fw_tflm(source_dir, self.ops_file)
-                self.boards[target] = FwPtyBoard(binary, target, log_path=log_path)
+                self.boards[target] = FwHostPtyProcess(binary, target, log_path=log_path)
             else:
-                from targets.virtual.board import VirtualBoardProcess
+                from targets.virtual.pty_server import PtyServerProcess
 
-                self.boards[target] = VirtualBoardProcess(target, ops_file=self.ops_file, log_path=log_path,
-                                                          targets_file=self.targets_file)
+                self.boards[target] = PtyServerProcess(target, ops_file=self.ops_file, log_path=log_path,
+                                                       targets_file=self.targets_file)
         return self.boards[target]
 
     def stop(self) -> None:
@@ -115,7 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
     sdkconfig = config.getoption("sdkconfig", None)  # idf-ci's option, when it is installed
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     if options.virtual and options.virtual_engine == "fw-tflm":
-        from targets.virtual.fw_pty_board import NOT_BUILT_REASON, tflm_source_dir
+        from targets.virtual.fw_host_pty import NOT_BUILT_REASON, tflm_source_dir
 
         if tflm_source_dir() is None:
             raise pytest.UsageError(f"--virtual-engine=fw-tflm: {NOT_BUILT_REASON}. Set it to an "
@@ -277,10 +277,10 @@ def console_hint(target: str) -> str:
 
 @pytest.fixture
 def hil_board(dut: Any, target: str, hil_state: HilState, pytestconfig: pytest.Config) -> Iterator[Any]:
-    """A connected targets.board.board.Board on pytest-embedded's dut."""
-    from targets.board.board import Board
+    """A connected targets.board.recovering_client.Board on pytest-embedded's dut."""
     from targets.board.dut_link import DutLink
     from targets.board.protocol import BOOT_QUIET_S, ProtocolClient
+    from targets.board.recovering_client import Board
 
     link = DutLink(dut)
     if hil_state.virtual:
@@ -334,7 +334,7 @@ def float32_host_eval(built_variants: Any, prepared_data: Any, pytestconfig: pyt
 def firmware_figures(target: str, state: HilState) -> FirmwareFigures:
     """Image size and static RAM of the flashed firmware, from the build's map file with
     esp-idf-size (real hardware only; the virtual board has no firmware image)."""
-    from targets.measure.board import FirmwareFigures
+    from targets.measure.board_records import FirmwareFigures
 
     if state.virtual:
         return FirmwareFigures(None, None, "n/a (virtual)")

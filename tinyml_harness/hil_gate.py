@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from targets.board.board import Board, run_cycle
 from targets.board.errors import ModelRejected
+from targets.board.recovering_client import Board, run_cycle
 from tinyml_harness.build_fixtures import require_built
 from tinyml_harness.hil_fixtures import hil_test_split
 from vocabulary.sources import VIRTUAL
 
-BENCH_RUNS = 100
-BENCH_WARMUP = 10
+TIME_RUNS = 100  # the `time` command: timed invokes, after TIME_WARMUP untimed ones
+TIME_WARMUP = 10
 
 
 def _provenance(build_session, variant: str, external_model_files, samples: int | None, split_size: int) -> dict:
@@ -57,7 +57,7 @@ def _origin(variant: str, external_model_files, build_session) -> dict[str, Any]
 def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, external_model_files,
                           prepared_data, float32_host_eval, result_sink, pytestconfig):
     from targets.cost.registry import load_targets
-    from targets.measure.board import (
+    from targets.measure.board_records import (
         BoardRun,
         board_record,
         host_side,
@@ -87,7 +87,7 @@ def test_variant_on_board(variant, hil_board: Board, hil_state, build_session, e
 
     try:
         cycle = run_cycle(hil_board, model, name=variant, samples=expected.samples,
-                          runs=BENCH_RUNS, warmup=BENCH_WARMUP)
+                          runs=TIME_RUNS, warmup=TIME_WARMUP)
     except ModelRejected as exc:
         result_sink.submit(rejected_record(variant, target, conditions, model, host, expected.estimate, str(exc)))
         pytest.fail(str(exc), pytrace=False)

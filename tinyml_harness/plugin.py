@@ -62,7 +62,7 @@ class Settings:
     bench_file: Path
     artifact_cache: Path
     virtual: bool
-    virtual_engine: str  # "python" (targets.virtual.board) or "fw-tflm" (the firmware binary)
+    virtual_engine: str  # "python" (targets.virtual.pty_server) or "fw-tflm" (the firmware binary)
     hil_samples: int | None
     ops_file: Path | None  # None: the harness's firmware/main/registered_ops.txt (every builtin)
     targets_file: Path | None  # the repository's registry layered over the packaged one; None: none
@@ -90,7 +90,7 @@ def _int(name: str) -> Callable[[str], int]:
 
 
 def _virtual_engine(value: str) -> str:
-    from targets.virtual.fw_pty_board import VIRTUAL_ENGINES
+    from targets.virtual.fw_host_pty import VIRTUAL_ENGINES
 
     if value not in VIRTUAL_ENGINES:
         raise pytest.UsageError(f"--virtual-engine: '{value}' is not one of {', '.join(VIRTUAL_ENGINES)}")
@@ -182,8 +182,10 @@ OPTIONS: list[Option] = [
     Option("--virtual", "virtual", kind="flag", default=False,
            help="serve each target from a virtual board (emulated: host TFLM behind the serial protocol)"),
     Option("--virtual-engine", "virtual_engine", kind=_virtual_engine, default="python",
-           help="what serves --virtual: python (host TFLM wheel behind a Python protocol server) or fw-tflm (the "
-                "firmware's own C++ on TFLite Micro, built from $TFLM_SOURCE_DIR)"),
+           help="what plays each board under --virtual, and so which engine runs the model: python (the Python "
+                "virtual board, targets.virtual.pty_server: HostTflmEngine, the tflite-micro wheel + cost model) or "
+                "fw-tflm (fw_host: the firmware's own C++ core and TflmEngine on TFLite Micro, built from "
+                "$TFLM_SOURCE_DIR)"),
     Option("--hil-samples", "hil_samples", kind=_positive_int("hil-samples"), default=None,
            help="stream only the first N test samples through each board"),
 ]

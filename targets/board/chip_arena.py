@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from targets.board.board import Board
 from targets.board.errors import BoardError
 from targets.board.fw_host import FwHostBuildError, ensure_fw_tflm
 from targets.board.fw_host_run import FwHostOptions, FwHostProcess
+from targets.board.recovering_client import Board
 from vocabulary.locations import firmware_dir
 
 TFLM_SOURCE_ENV, ESP_NN_SOURCE_ENV = "TFLM_SOURCE_DIR", "ESP_NN_SOURCE_DIR"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pexpect
 
-from targets.board.vocabulary import PANIC_MARKERS, REPLY_PREFIX
+from targets.board.protocol_words import PANIC_MARKERS, REPLY_PREFIX
 
 # A reply line, or a line carrying a panic/reset marker (the protocol vocabulary's words).
 LINE_PATTERN = re.compile(

@@ -1,5 +1,6 @@
-"""Host client of the firmware's serial protocol (firmware/PROTOCOL.md): the line codec and
-ProtocolClient. Its words (prefix, commands, codes, markers) come from targets.board.vocabulary.
+"""Host client of the firmware's serial protocol (firmware/PROTOCOL.md): ProtocolClient, on
+the line codec (targets.board.line_codec). Its words (commands, codes, markers) come from
+targets.board.protocol_words.
 
 One client for every board kind: the real chip over pyserial, the firmware core's host
 build (fw_host) over pipes, the virtual board over a pty, pytest-embedded's dut. They
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import base64
 import collections
-import json
 import time
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from targets.board.errors import BoardPanicError, BoardResetError, BoardTimeout, InputTooLarge, ProtocolError
+from targets.board.line_codec import chunk_payload_max, encode_command, parse_reply_line
 from targets.board.links import Link
-from targets.board.vocabulary import BOOT_BANNER, CMD, ERR, PANIC_MARKERS, REPLY_PREFIX, STAGED_INPUT, UNKNOWN_COMMAND
+from targets.board.protocol_words import BOOT_BANNER, CMD, ERR, PANIC_MARKERS, STAGED_INPUT, UNKNOWN_COMMAND
 
 # Wait for the banner that follows a panic before reporting it (the chip reboots itself).
 PANIC_BANNER_WAIT_S = 5.0
@@ -31,61 +32,6 @@ DEFAULT_INVOKE_S = 0.2
 LAST_LINES = 40
 # Silence that means a board booted earlier and is idle (a booting chip logs rst:0x at once).
 BOOT_QUIET_S = 2.0
-
-
-# ------------------------------------------------------------------ line encoding
-def encode_command(cmd: str, *args: int | str | bytes) -> bytes:
-    """One command line. bytes arguments are sent base64-encoded; ints in decimal."""
-    words = [cmd]
-    for arg in args:
-        if isinstance(arg, (bytes, bytearray, memoryview)):
-            words.append(base64.b64encode(bytes(arg)).decode("ascii"))
-        elif isinstance(arg, bool):
-            raise TypeError(f"{cmd}: boolean argument {arg!r} has no protocol spelling")
-        elif isinstance(arg, int):
-            words.append(str(arg))
-        else:
-            words.append(str(arg))
-    for w in words:
-        if not w or " " in w or not w.isascii() or not w.isprintable():
-            raise ValueError(f"{cmd}: argument {w!r} is empty or not one printable ASCII word")
-    return (" ".join(words) + "\n").encode("ascii")
-
-
-def parse_reply_line(line: bytes) -> dict[str, Any] | None:
-    """The JSON body of a prefixed reply, or None for noise (no prefix, or a prefix
-    followed by something that is not a JSON object). The prefix may follow log text on
-    the same line (a log line the chip did not finish)."""
-    text = line.decode("utf-8", "replace").rstrip("\r\n")
-    at = text.find(REPLY_PREFIX)
-    if at < 0:
-        return None
-    try:
-        body = json.loads(text[at + len(REPLY_PREFIX):])
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def chunk_payload_max(chunk_max: int, line_max: int) -> int:
-    """Largest chunk (decoded bytes) that fits both chunk_max and one line."""
-    overhead = len(CMD.upload_chunk) + 1 + 10 + 1 + 1  # seq up to 10 digits, space, newline
-    fits_line = (line_max - overhead) // 4 * 3
-    n = min(chunk_max, fits_line)
-    if n < 1:
-        raise ValueError(f"line_max {line_max} leaves no room for an upload chunk")
-    return n
-
-
-def link_bytes_for_upload(model_size: int, chunk_max: int) -> int:
-    """Bytes the host sends for a whole upload (begin, chunks, end), to compute the link
-    time at a baud rate (10 bits per byte on a UART). Replies go the other way."""
-    total = len(encode_command(CMD.upload_begin, model_size, "00000000")) + len(encode_command(CMD.upload_end))
-    full, rest = divmod(model_size, chunk_max)
-    sizes = [chunk_max] * full + ([rest] if rest else [])
-    for seq, n in enumerate(sizes):
-        total += len(f"{CMD.upload_chunk} {seq} ") + 4 * ((n + 2) // 3) + 1
-    return total
 
 
 # ------------------------------------------------------------------ client

@@ -1,12 +1,12 @@
 """What a board's replies become on the host: typed reports of an upload, a `time` run, a
 profile, an evaluation stream, a recovery, and a whole per-model cycle. Each parser reads the
-reply fields the protocol vocabulary names (targets.board.vocabulary)."""
+reply fields the protocol vocabulary names (targets.board.protocol_words)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
 
-from targets.board.vocabulary import TIMING_FIELDS
+from targets.board.protocol_words import TIMING_FIELDS
 from vocabulary.tensors import TensorSpec
 
 

@@ -88,7 +88,10 @@ def base_rates(target: str, config: str) -> dict[str, tuple[float, tuple[publish
 
 
 @dataclass(frozen=True)
-class Fit:
+class PublishedFit:
+    """A target/config's two cost scales fitted to Espressif's published figures
+    (calibrate.CalibrationFit is the fit to a bench's measured profiles)."""
+
     target: str
     config: str
     mac_scale: float
@@ -116,7 +119,7 @@ def _work_cycles(model: PublishedModel, target: str, config: str) -> tuple[float
 
 
 def fit(target: str, config: str, figures: Sequence[published.ModelFigure], models: dict[str, PublishedModel],
-        profile: TargetProfile, element_ratio: float = 1.0) -> Fit:
+        profile: TargetProfile, element_ratio: float = 1.0) -> PublishedFit:
     """NNLS for the two scales (one figure: one scale, element = mac x element_ratio)."""
     from scipy.optimize import nnls
 
@@ -130,7 +133,7 @@ def fit(target: str, config: str, figures: Sequence[published.ModelFigure], mode
     names = " and ".join(f.model for f in figures)
     if len(figures) >= 2:
         (mac_scale, element_scale), _ = nnls(np.array(rows), np.ones(len(rows)))
-        return Fit(target, config, float(mac_scale), float(element_scale), tuple(figures),
+        return PublishedFit(target, config, float(mac_scale), float(element_scale), tuple(figures),
                    f"NNLS, two scales, on {names}")
     if len(figures) != 1:
         raise ValueError(f"{target} ({config}): no published figure to fit")
@@ -138,7 +141,7 @@ def fit(target: str, config: str, figures: Sequence[published.ModelFigure], mode
     (scale,), _ = nnls(np.array([[mac + element * element_ratio]]), np.ones(1))
     how = (f"one scale on {names}; element scale {element_ratio:.3g}x it, as fitted on "
            f"{RATIO_FROM[target]}" if element_ratio != 1.0 else f"one scale on {names}")
-    return Fit(target, config, float(scale), float(scale * element_ratio), tuple(figures), how)
+    return PublishedFit(target, config, float(scale), float(scale * element_ratio), tuple(figures), how)
 
 
 def figures_of(target: str, config: str) -> list[published.ModelFigure]:
@@ -146,10 +149,10 @@ def figures_of(target: str, config: str) -> list[published.ModelFigure]:
 
 
 def fit_all(profiles: dict[str, TargetProfile], models: dict[str, PublishedModel],
-            leave_out: published.ModelFigure | None = None) -> dict[tuple[str, str], Fit]:
+            leave_out: published.ModelFigure | None = None) -> dict[tuple[str, str], PublishedFit]:
     """Every (target, config) with published figures; those with two figures first (the others
     borrow their element / MAC ratio, RATIO_FROM)."""
-    fits: dict[tuple[str, str], Fit] = {}
+    fits: dict[tuple[str, str], PublishedFit] = {}
     for config in CONFIGS:
         figures = {t: [f for f in figures_of(t, config) if f != leave_out] for t in RATE_TABLE}
         for target in sorted(RATE_TABLE, key=lambda t: (-len(figures[t]), len(RATE_TABLE[t]))):
@@ -161,7 +164,7 @@ def fit_all(profiles: dict[str, TargetProfile], models: dict[str, PublishedModel
     return fits
 
 
-def coefficient_lines(fit_: Fit) -> dict[str, Coefficient]:
+def coefficient_lines(fit_: PublishedFit) -> dict[str, Coefficient]:
     """int8 coefficients as write_coefficients takes them, each naming its table row and fit."""
     out = {}
     for kind, (rate, rows) in base_rates(fit_.target, fit_.config).items():
@@ -199,7 +202,7 @@ def _estimate_ms(figure: published.ModelFigure, model: PublishedModel, profile: 
     return estimate_latency(model, at_clock, figure.config).total_us / 1000
 
 
-def _with_fit(profile: TargetProfile, fit_: Fit) -> TargetProfile:
+def _with_fit(profile: TargetProfile, fit_: PublishedFit) -> TargetProfile:
     import dataclasses
 
     from targets.cost.registry import CostModel
@@ -281,7 +284,7 @@ def write(targets_file: Path = DEFAULT_TARGETS_FILE) -> None:
         write_coefficients(targets_file, target, float32_lines(fitted, target in FPU_TARGETS))
 
 
-def float32_lines(fitted: Fit, fpu: bool) -> dict[str, Coefficient]:
+def float32_lines(fitted: PublishedFit, fpu: bool) -> dict[str, Coefficient]:
     """float32 coefficients from a target's esp_nn_off int8 fit (see FPU_TARGETS, SOFT_FLOAT_EXTRA)."""
     out = {}
     for key, c in coefficient_lines(fitted).items():

@@ -3,7 +3,7 @@
 The conditions a figure was obtained under (source, emulated or measured, where the arena
 figure comes from), the artifact's own figures, correctness against the float32
 reference, and the latency estimate with its label. targets.measure.host and
-targets.measure.board build their records from these, so one definition serves both.
+targets.measure.board_records build their records from these, so one definition serves both.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from targets.board.vocabulary import CMD
+from targets.board.protocol_words import CMD
 
 
 class Restart(Exception):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from targets.board.vocabulary import ERR
+from targets.board.protocol_words import ERR
 from vocabulary.tensors import TensorSpec
 
 
@@ -33,7 +33,7 @@ class EngineError(Exception):
         self.code, self.msg, self.fields = code, msg, fields
 
 
-class TflmEngine:
+class HostTflmEngine:
     """Host TFLite Micro plus the target's cost model. Workers are cached by model CRC so a
     re-upload after a reset costs no new interpreter process (the protocol state still says
     the model is gone: the cache is invisible to the host)."""

@@ -1,12 +1,12 @@
 """The virtual board served on a pseudo-terminal: the pty loop, the command line, and the
 process handle tests and the HIL plugin start it with.
 
-A host process that speaks firmware/PROTOCOL.md exactly (targets.virtual.device), so the whole
+A host process that speaks firmware/PROTOCOL.md exactly (targets.virtual.state_machine), so the whole
 hardware path (pytest-embedded serial DUT, protocol client, Board recovery) runs on any machine.
 Faults are injected by ``--fault`` (targets.virtual.faults.FaultPlan) so the host's recovery can
 be tested. A hardware reset (what DTR/RTS does to a real board) is SIGUSR1 to this process.
 
-    python -m targets.virtual.board --target esp32s3 [--fault reset-eval@40 ...]
+    python -m targets.virtual.pty_server --target esp32s3 [--fault reset-eval@40 ...]
 """
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-from targets.virtual.device import DEFAULT_ARENA_CAPACITY, DEFAULT_CHUNK_MAX, DEFAULT_LINE_MAX, VirtualBoard
-from targets.virtual.engine import TflmEngine
 from targets.virtual.faults import Dropped, FaultPlan, Hang, Restart, Vanish
+from targets.virtual.host_engine import HostTflmEngine
+from targets.virtual.state_machine import DEFAULT_ARENA_CAPACITY, DEFAULT_CHUNK_MAX, DEFAULT_LINE_MAX, VirtualDevice
 
 
-def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], master: int,
+def serve(device_factory: Callable[[Callable[[bytes], None]], VirtualDevice], master: int,
           reset_requested: Callable[[], bool],
           arm_requested: Callable[[], FaultPlan | None] = lambda: None) -> int:
-    """Serve one board on the pty master until SIGTERM or a Vanish fault. Returns exit code."""
+    """Serve one VirtualDevice on the pty master until SIGTERM or a Vanish fault. Returns exit code."""
 
     def emit(data: bytes) -> None:
         view = memoryview(data)
@@ -38,7 +38,7 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], mast
             written = os.write(master, view)
             view = view[written:]
 
-    board = board_factory(emit)
+    device = device_factory(emit)
     buffer = b""
     parent = os.getppid()
     while True:
@@ -46,11 +46,11 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], mast
             return 0  # whoever started us is gone (a killed pytest worker): do not linger
         if reset_requested():
             buffer = b""
-            board.hardware_reset()
+            device.hardware_reset()
         plan = arm_requested()
         if plan is not None:
-            board.arm(plan)
-        board.boot_race.tick(emit)
+            device.arm(plan)
+        device.boot_race.tick(emit)
         ready, _, _ = select.select([master], [], [], 0.05)
         if not ready:
             continue
@@ -61,14 +61,14 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], mast
         while b"\n" in buffer:
             raw, buffer = buffer.split(b"\n", 1)
             try:
-                board.handle_line(raw)
+                device.handle_line(raw)
             except Dropped:
                 continue
             except Restart:
                 buffer = b""
-                board.boot()
+                device.boot()
             except Hang:
-                board.hung = True
+                device.hung = True
                 buffer = b""
             except Vanish:
                 os.close(master)
@@ -76,7 +76,7 @@ def serve(board_factory: Callable[[Callable[[bytes], None]], VirtualBoard], mast
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m targets.virtual.board", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m targets.virtual.pty_server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="esp32s3")
     parser.add_argument("--fault", action="append", default=[], help="see FaultPlan; repeatable")
@@ -129,11 +129,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.ops_file is not None and not args.ops_file.is_file():
         parser.error(f"--ops-file {args.ops_file}: no such file")
-    engine = TflmEngine(args.target, args.arena_capacity, args.ops_file, args.targets_file)
+    engine = HostTflmEngine(args.target, args.arena_capacity, args.ops_file, args.targets_file)
     try:
-        return serve(lambda emit: VirtualBoard(args.target, engine, emit, faults=faults,
-                                               line_max=args.line_max, chunk_max=args.chunk_max,
-                                               max_model_bytes=args.max_model_bytes),
+        return serve(lambda emit: VirtualDevice(args.target, engine, emit, faults=faults,
+                                                line_max=args.line_max, chunk_max=args.chunk_max,
+                                                max_model_bytes=args.max_model_bytes),
                      master, requested, arm)
     finally:
         engine.close()
@@ -152,9 +152,10 @@ def end_process(proc: subprocess.Popen | None, grace_s: float = 5.0) -> None:
         proc.wait()
 
 
-class VirtualBoardProcess:
-    """A running virtual board, for tests and the HIL plugin: `.port` is the pty slave path,
-    `.hard_reset()` does what DTR/RTS does to a real board, `.stop()` ends it."""
+class PtyServerProcess:
+    """A running Python virtual board (this module's pty server), for tests and the HIL
+    plugin: `.port` is the pty slave path, `.hard_reset()` does what DTR/RTS does to a real
+    board, `.stop()` ends it."""
 
     def __init__(self, target: str, *, faults: FaultPlan | list[str] | None = None,
                  max_model_bytes: int | None = None, arena_capacity: int | None = None,
@@ -162,7 +163,7 @@ class VirtualBoardProcess:
                  targets_file: Path | None = None) -> None:
         plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(list(faults or []))
         self.control = Path(tempfile.mkdtemp(prefix="vb-control-")) / "faults"
-        cmd = [sys.executable, "-m", "targets.virtual.board", "--target", target, *plan.to_args(),
+        cmd = [sys.executable, "-m", "targets.virtual.pty_server", "--target", target, *plan.to_args(),
                "--control", str(self.control)]
         if max_model_bytes is not None:
             cmd += ["--max-model-bytes", str(max_model_bytes)]
@@ -222,7 +223,7 @@ class VirtualBoardProcess:
         if self.proc.stdout:
             self.proc.stdout.close()
 
-    def __enter__(self) -> VirtualBoardProcess:
+    def __enter__(self) -> PtyServerProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,7 +12,7 @@ flight are lost and a new boot banner with a new nonce follows, as on a chip.
 
 Emulated, and the banner says so: platform "host (TFLM reference kernels)", timings from the
 host's clock. Faults cannot be armed at run time (`arm` raises); the Python virtual board
-(targets.virtual.board) does that.
+(targets.virtual.pty_server) does that.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ import time
 import tty
 from pathlib import Path
 
-from targets.virtual.board import end_process
-from targets.virtual.device import DEFAULT_ARENA_CAPACITY
+from targets.virtual.pty_server import end_process
+from targets.virtual.state_machine import DEFAULT_ARENA_CAPACITY
 
 #: What `--virtual-engine` accepts: the Python virtual board, or the firmware binary.
 VIRTUAL_ENGINES = ("python", "fw-tflm")
@@ -38,9 +38,9 @@ def tflm_source_dir() -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
-class FwPtyBoard:
+class FwHostPtyProcess:
     """fw_host on a pty: `.port` is the slave path, `.hard_reset()` restarts the binary,
-    `.stop()` ends it. Same surface as targets.virtual.board.VirtualBoardProcess."""
+    `.stop()` ends it. Same surface as targets.virtual.pty_server.PtyServerProcess."""
 
     def __init__(self, binary: Path, target: str, *, arena: int = DEFAULT_ARENA_CAPACITY,
                  extra_args: list[str] | None = None, log_path: Path | None = None) -> None:
@@ -97,7 +97,7 @@ class FwPtyBoard:
                 pass
         self.master = self._slave = -1
 
-    def __enter__(self) -> FwPtyBoard:
+    def __enter__(self) -> FwHostPtyProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,6 +1,6 @@
 """A board cycle turned into one result record per (variant, target), beside the host run.
 
-targets.board.board.run_cycle gives what the board reported (upload, bench, per-op
+targets.board.recovering_client.run_cycle gives what the board reported (upload, `time`, per-op
 profile, outputs of the streamed test split); the same model on host TFLite Micro, over
 the same samples, gives the reference outputs, the analysis and the latency estimate.
 Source "hil" on a real chip, "virtual" on the virtual board: a virtual board's timings
@@ -118,7 +118,7 @@ def rejected_record(variant: str, target: str, conditions: Conditions, model: by
 
 def board_record(run: BoardRun) -> ResultRecord:
     """The record of one cycle: accuracy and bit-exactness from the board's own outputs,
-    arena and heap from its upload report, latency from its bench (on a chip only)."""
+    arena and heap from its upload report, latency from its `time` reply (on a chip only)."""
     cycle, host, conditions = run.cycle, run.host, run.conditions
     samples = len(cycle.evaluation.outputs)
     out_dtype = np.dtype(host.output.dtype)

@@ -5,7 +5,7 @@ commands (with argument counts), error codes, `time` reply fields, tensor-descri
 the panic markers a chip's log shows. The C++ core expands it as X-macros; this module parses
 it, so the client, the Board, the virtual board and the tests use the same words:
 
-    from targets.board.vocabulary import CMD, ERR, REPLY_PREFIX
+    from targets.board.protocol_words import CMD, ERR, REPLY_PREFIX
     CMD.time == "time";  ERR.E_STATE == "E_STATE";  CMD.tme -> AttributeError
 
 Like targets.tflm.op_list for registered_ops.txt: a file both builds read, not a copy.

@@ -1,5 +1,6 @@
-"""The Board a HIL test talks to: one object, the same methods whatever carries the bytes
-(real serial port, pytest-embedded DUT, the virtual board's pty).
+"""The Board a HIL test talks to: the recovering client of one board, one object with the
+same methods whatever carries the bytes (real serial port, pytest-embedded DUT, the virtual
+board's pty).
 
 It owns the recovery policy, so tests never retry by hand:
 - a reset (fresh boot banner, or E_STATE "no model") -> upload the model again, resume;
@@ -37,9 +38,10 @@ from targets.board.errors import (
 
 # The evaluation stream pipelines lines, so it uses the client's reply reader and timing
 # (ProtocolClient.next_reply, invoke_timeout) besides its one-command-one-reply methods.
-from targets.board.protocol import BOOT_QUIET_S, ProtocolClient, encode_command
+from targets.board.line_codec import encode_command
+from targets.board.protocol import BOOT_QUIET_S, ProtocolClient
+from targets.board.protocol_words import CMD, ERR, UNKNOWN_COMMAND
 from targets.board.replies import CycleResult, EvalReport, OpProfile, RecoveryEvent, TimingReport, UploadReport
-from targets.board.vocabulary import CMD, ERR, UNKNOWN_COMMAND
 
 try:  # tcdrain on a pty whose other end closed raises termios.error, not an OSError
     import termios

@@ -1,9 +1,9 @@
 """The virtual board's protocol state machine, without I/O: host lines in, bytes out.
 
-What firmware/core/device.cc does, in Python, speaking the same words (targets.board.vocabulary:
+What firmware/core/device.cc does, in Python, speaking the same words (targets.board.protocol_words:
 command table, error codes, reply fields): the tests hold the two to the same replies.
 Emulated, and it says so: the banner's engine is "virtual"; outputs and arena_used_bytes come
-from host TFLite Micro (targets.virtual.engine); ``us``/``cycles`` are the target's latency
+from host TFLite Micro (targets.virtual.host_engine); ``us``/``cycles`` are the target's latency
 *estimate*, not a measurement; free_heap is the target's SRAM (targets.toml) minus the firmware
 overhead, the arena and the model buffer, and max_model_bytes is what that heap can hold.
 """
@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from targets.board.vocabulary import (
+from targets.board.protocol_words import (
     BOOT_BANNER,
     CMD,
     COMMAND_ARGS,
@@ -33,8 +33,8 @@ from targets.board.vocabulary import (
     TIMING_UNITS,
     UNKNOWN_COMMAND,
 )
-from targets.virtual.engine import EngineError, LoadedModel
 from targets.virtual.faults import BootRace, Dropped, FaultPlan, Hang, Restart, Vanish
+from targets.virtual.host_engine import EngineError, LoadedModel
 
 FW_VERSION = "0.1.0-virtual"
 DEFAULT_LINE_MAX = 4096
@@ -68,9 +68,10 @@ def _err(cmd: str, code: str, msg: str, **fields: Any) -> dict[str, Any]:
     return {"ok": False, "cmd": cmd, "code": code, "msg": msg, **fields}
 
 
-class VirtualBoard:
-    """The protocol state machine. `emit` receives every byte the board prints (replies,
-    boot logs, noise); faults surface as the exceptions of targets.virtual.faults."""
+class VirtualDevice:
+    """The protocol state machine: firmware/core/device.cc's `tmh::Device`, in Python.
+    `emit` receives every byte the board prints (replies, boot logs, noise); faults surface
+    as the exceptions of targets.virtual.faults."""
 
     def __init__(self, target: str, engine: Any, emit: Callable[[bytes], None], *,
                  faults: FaultPlan | None = None, line_max: int = DEFAULT_LINE_MAX,
