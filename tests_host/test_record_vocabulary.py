@@ -20,7 +20,7 @@ from tinyml_harness import gate
 from vocabulary import metrics
 from vocabulary.metrics import METRIC_TABLE, Metric
 from vocabulary.records import BUILD_LIBRARIES, LIBRARY_NAMES, ResultRecord
-from vocabulary.sources import EMULATED_SOURCES, SOURCE_PREFERENCE, SOURCE_TABLE, SOURCES
+from vocabulary.sources import EMULATED_SOURCES, SOURCE_PREFERENCE, SOURCE_TABLE, SOURCES, VIRTUAL
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HARNESS_PACKAGES = ("tinyml_harness", "model_builders", "targets", "reports", "benchmarks")
@@ -127,11 +127,12 @@ WORDS = frozenset(SOURCES) | frozenset(metrics.METRIC_BY_NAME)
 # registry field that happens to share the spelling) where it is compared, names a record attribute
 # (getattr), is passed as source= / metric=, sits with other words of the vocabulary in one literal
 # (a group or a table), is a source keying a table, or is a tolerance token ("gzip_bytes:+8%"). A
-# source name with no other meaning (host-tflm) is refused anywhere. Not caught: a lone word passed
-# positionally (Conditions("hil", ...)); the named constants make that unnecessary, review keeps it so.
+# source name with no other meaning in the library is refused anywhere: host-tflm, and hil (the gate
+# marker of that spelling is vocabulary.sources.HIL_MARKER). Not caught: a lone "virtual" passed
+# positionally, a word the banner's engine field and the --virtual option also use.
 _ATTRIBUTE_CALLS = {"getattr", "setattr", "hasattr", "delattr"}
 _KEYWORDS = {"source", "metric"}
-_ANYWHERE = frozenset(s for s in SOURCES if "-" in s)
+_ANYWHERE = frozenset(SOURCES) - {VIRTUAL}
 _TOKEN = re.compile(rf"({'|'.join(sorted(metrics.METRIC_BY_NAME))}):[+-]\d+(\.\d+)?%?")
 
 
@@ -213,10 +214,11 @@ LABELS = {"virtual": "a board"}
 TOLERANCE = per_source["host-tflm"]
 HOST = Conditions("host-tflm", "estimated", "{host}")
 DEFAULT = "gzip_bytes:+8%"
+CHIP = Conditions("hil", "measured on chip", "chip")
 ''')
     assert flagged == [(3, "hil"), (4, "hil"), (4, "virtual"), (5, "latency_est_us"), (6, "virtual"),
                        (7, "accuracy"), (7, "arena_bytes"), (8, "virtual"), (9, "host-tflm"), (10, "host-tflm"),
-                       (11, "gzip_bytes")]
+                       (11, "gzip_bytes"), (12, "hil")]
     assert spelled_words('''
 model.compile(loss="categorical_crossentropy", metrics=["accuracy"])  # Keras's metric
 size = reply["model_bytes"]  # a protocol reply's key
