@@ -140,10 +140,14 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+#: The --dataset name of the UEA BasicMotions set a registry package ships (model_builders.basicmotions).
+BASIC_MOTIONS = "basicmotions"
+
+
 def load_dataset(config: BuildConfig) -> Dataset:
     if config.dataset is None:
         return synthetic_gestures(seed=config.seed, samples_per_class=config.synthetic_samples_per_class)
-    if config.dataset == "basicmotions":
+    if config.dataset == BASIC_MOTIONS:
         from model_builders.basicmotions import load_basic_motions
 
         return load_basic_motions()
@@ -267,7 +271,7 @@ def needs_build(config: BuildConfig) -> bool:
     is computed the same way). Lets a caller start the build workers' TensorFlow import
     early (model_builders.scheduler.start_server) only when there will be something to build."""
     if config.rebuild or not Path(config.cache_dir).is_dir():
-        if config.dataset not in (None, "basicmotions"):
+        if config.dataset not in (None, BASIC_MOTIONS):
             load_dataset(config)  # the user's files, read anyway: a bad one is a DatasetError now, cold or warm
         return True  # (and no cache directory is created for a run that may not build)
     cache = ArtifactCache(config.cache_dir)
