@@ -196,12 +196,12 @@ def write_github_summary(markdown: str) -> bool:
 def _source_section(source: str, records: list[ResultRecord],
                     violations: Mapping[Key, Sequence[Violation]]) -> list[str]:
     """One table for one source: a row per variant, the per-target figures as columns."""
-    emulated = " (emulated)" if source in EMULATED_SOURCES else ""
     targets = sorted({r.target for r in records})
-    estimated = source in EMULATED_SOURCES
+    estimated = source in EMULATED_SOURCES  # no chip measured these figures: latency is the estimate
     latency = LATENCY_EST_US.name if estimated else LATENCY_US.name
     # The conditions' labels: one virtual board is host TFLM behind the protocol, another the firmware binary.
-    lines = [f"## {source}{emulated}", "", *(f"- {label}" for label in dict.fromkeys(map(report_label, records))),
+    heading = f"## {source} (emulated)" if estimated else f"## {source}"
+    lines = [heading, "", *(f"- {label}" for label in dict.fromkeys(map(report_label, records))),
              *(["- latency: estimate (est.) for the default firmware config, ± its expected error: the worst "
                 "Espressif-published figure held out of the cost model's fit (docs/LATENCY.md); "
                 "esp_nn_off: the estimate for sdkconfig.ci.esp_nn_off"] if estimated else []),
